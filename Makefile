@@ -1,0 +1,60 @@
+# mentionflow: every target sets up what it needs (virtual environment in .venv, broker jars
+# through Maven), so `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: all run test unit integration lint format bench bench-quick soak sample kafka-jars clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+# Broker jars from Maven Central into the local Maven repository (~/.m2), classpath into .run/.
+kafka-jars: $(STAMP)
+	$(BIN)/mentionflow kafka jars
+
+## Start a local single-node Kafka, the worker and a replay of the sample stream; Ctrl-C stops all.
+run: $(STAMP) kafka-jars
+	$(BIN)/mentionflow run
+
+test: $(STAMP) kafka-jars
+	$(BIN)/python -m pytest
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+integration: $(STAMP) kafka-jars
+	$(BIN)/python -m pytest tests/integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP) kafka-jars
+	$(BIN)/mentionflow bench
+
+bench-quick: $(STAMP) kafka-jars
+	$(BIN)/mentionflow bench --quick
+
+soak: $(STAMP) kafka-jars
+	$(BIN)/python -m pytest -m soak tests/integration
+
+sample: $(STAMP)
+	$(BIN)/mentionflow sample --output .run/sample.jsonl
+
+clean:
+	-$(BIN)/mentionflow kafka stop
+	rm -rf .run .mypy_cache .ruff_cache .pytest_cache

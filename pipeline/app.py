@@ -1,0 +1,107 @@
+"""The Faust app factory.
+
+``create_pipeline(settings)`` builds the app, declares every topic with raw (bytes) keys
+and values (JSON is encoded with orjson by the stages themselves, so dead letters keep the
+original bytes), and installs the agents. Each module in ``agents/`` exposes
+``install(pipeline)``, which declares its tables and registers its agent.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from pipeline.settings import Settings
+from pipeline.topics import TOPICS
+
+__all__ = ["Pipeline", "create_pipeline", "AGENT_MODULES"]
+
+#: Stages in flow order; each module has ``install(pipeline: Pipeline) -> None``.
+AGENT_MODULES: tuple[str, ...] = ("agents.normalize",)
+
+
+@dataclass
+class Pipeline:
+    """What an agent module needs: the app, the settings and the declared topics."""
+
+    app: faust.App
+    settings: Settings
+    topics: dict[str, faust.TopicT] = field(default_factory=dict)
+
+    def topic(self, name: str) -> faust.TopicT:
+        """A declared topic by its logical name (``mentions.raw``, ``cases``, ...)."""
+        return self.topics[name]
+
+
+def _credentials(settings: Settings) -> Any:
+    if settings.sasl_mechanism:
+        mechanism = settings.sasl_mechanism
+        if mechanism == "PLAIN":
+            return faust.SASLCredentials(
+                username=settings.sasl_username,
+                password=settings.sasl_password,
+                ssl_context=settings.ssl_context(),
+                mechanism="PLAIN",
+            )
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password,
+            ssl_context=settings.ssl_context(),
+            mechanism=mechanism,
+        )
+    if settings.uses_ssl:
+        return faust.SSLCredentials(settings.ssl_context())
+    return None
+
+
+def create_app(settings: Settings) -> faust.App:
+    return faust.App(
+        settings.app_id,
+        broker=settings.faust_broker_url(),
+        broker_credentials=_credentials(settings),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        key_serializer="raw",
+        value_serializer="raw",
+        autodiscover=False,
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        stream_wait_empty=True,
+        broker_request_timeout=max(settings.connect_timeout_s * 3, 40.0),
+        broker_session_timeout=30.0,
+        broker_heartbeat_interval=3.0,
+        table_standby_replicas=1,
+    )
+
+
+def create_pipeline(settings: Settings, agents: tuple[str, ...] = AGENT_MODULES) -> Pipeline:
+    """Build the app, declare the topics and install ``agents`` (module names)."""
+    app = create_app(settings)
+    pipeline = Pipeline(app=app, settings=settings)
+    for spec in TOPICS:
+        pipeline.topics[spec.name] = app.topic(
+            settings.topic(spec.name),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+            replicas=settings.replication,
+            compacting=spec.compacted or None,
+            retention=None,
+            internal=False,
+        )
+    for module_name in agents:
+        importlib.import_module(module_name).install(pipeline)
+    return pipeline

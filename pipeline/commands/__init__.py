@@ -1,0 +1,1 @@
+"""Subcommands of the ``mentionflow`` CLI, one module each (see ``pipeline.cli``)."""
