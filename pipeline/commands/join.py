@@ -11,7 +11,6 @@ the exit code is 1 if any line was bad.
 from __future__ import annotations
 
 import argparse
-
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
