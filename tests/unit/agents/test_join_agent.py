@@ -144,7 +144,8 @@ async def test_crm_linked_email_and_tweet_make_one_case() -> None:
         cases = h.cases()
         assert len(cases) == 1
         [case] = cases.values()
-        assert case["customer"] == "crm:C1" and case["priority"] == "P2"
+        assert case["customer"] == "crm:C1"
+        assert case["priority"] == "P2"
         assert [c["mention_id"] for c in case["contacts"]] == ["email:1", "twitter:2"]
         for event in h.events():
             assert schemas.validate("case", event) == []
@@ -180,7 +181,8 @@ async def test_late_link_merges_through_handover_and_response_is_routed() -> Non
             ["twitter:1"],
         ]
         live = [c for c in h.cases().values() if c["status"] != "merged"]
-        assert len(live) == 1 and live[0]["customer"] == "crm:C9"
+        assert len(live) == 1
+        assert live[0]["customer"] == "crm:C9"
         # A response addressed to the merged-away case reaches the surviving case.
         gone = next(c for c in h.cases().values() if c["status"] == "merged")
         await h.ctx["owners"].put(
@@ -235,9 +237,11 @@ async def test_redelivered_resolver_input_replays_journal() -> None:
             for n, _, v in h.published
             if n == "join.contacts" and orjson.loads(v)["type"] == "absorb"
         ]
-        assert len(absorbs) == 2 and absorbs[0] == absorbs[1]
+        assert len(absorbs) == 2
+        assert absorbs[0] == absorbs[1]
         live = [c for c in h.cases().values() if c["status"] != "merged"]
-        assert len(live) == 1 and len(live[0]["contacts"]) == 3
+        assert len(live) == 1
+        assert len(live[0]["contacts"]) == 3
 
 
 async def test_bad_escalation_goes_to_deadletter() -> None:

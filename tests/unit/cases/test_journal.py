@@ -20,7 +20,8 @@ def test_prefixed_view() -> None:
     base: dict[str, Any] = {"k:x": 1, "c:x": 2}
     keys = Prefixed(base, "k:")
     keys["y"] = 5
-    assert dict(keys) == {"x": 1, "y": 5} and base["k:y"] == 5
+    assert dict(keys) == {"x": 1, "y": 5}
+    assert base["k:y"] == 5
 
 
 def test_redelivered_input_replays_the_same_writes_and_sends() -> None:
@@ -36,10 +37,15 @@ def test_redelivered_input_replays_the_same_writes_and_sends() -> None:
         return [("out", "k", "merge")] if first else []
 
     sends, replayed = journaled(table, ("t", 0, 7), step)
-    assert sends == [("out", "k", "merge")] and not replayed
+    assert sends == [("out", "k", "merge")]
+    assert not replayed
     # Crash after the state was written but before the sends went out: redelivery.
     again, replayed = journaled(table, ("t", 0, 7), step)
-    assert again == sends and replayed and calls == 1 and table["n"] == 1
+    assert again == sends
+    assert replayed
+    assert calls == 1
+    assert table["n"] == 1
     # A different offset is a different input.
     later, _ = journaled(table, ("t", 0, 8), step)
-    assert later == [] and table["n"] == 2
+    assert later == []
+    assert table["n"] == 2
