@@ -104,4 +104,34 @@ def create_pipeline(settings: Settings, agents: tuple[str, ...] = AGENT_MODULES)
         )
     for module_name in agents:
         importlib.import_module(module_name).install(pipeline)
+    _install_health(app)
     return pipeline
+
+
+def readiness(app: faust.App) -> dict[str, Any]:
+    """Ready: started, not rebalancing, table recovery done, some partitions assigned."""
+    started = bool(app.started) if hasattr(app, "started") else True
+    assignment = app.consumer.assignment() if app.producer is not None else set()
+    recovery = getattr(app.tables, "recovery", None)
+    recovered = recovery is None or (recovery.completed.is_set() and not recovery.in_recovery)
+    ready = started and not app.rebalancing and recovered and bool(assignment)
+    return {
+        "ready": ready,
+        "rebalancing": bool(app.rebalancing),
+        "recovered": recovered,
+        "assigned_partitions": len(assignment),
+    }
+
+
+def _install_health(app: faust.App) -> None:
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        try:
+            state = readiness(app)
+        except Exception as exc:  # noqa: BLE001 - not ready while the consumer starts
+            state = {"ready": False, "error": type(exc).__name__}
+        return web.json(state, status=200 if state["ready"] else 503)
