@@ -10,20 +10,21 @@ crash in between re-sends (consumers upsert by key) rather than loses.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import datetime
 
-from pipeline.app import Pipeline
+import faust
 from pipeline.brand import BrandAccounts
+from pipeline.normalize import NormalizeError, normalize
+
+from pipeline.app import Pipeline
 from pipeline.deadletter import DeadLetter
 from pipeline.envelope import EnvelopeError, RawEnvelope
 from pipeline.mention import Mention
 from pipeline.metrics import stage_metrics
-from pipeline.normalize import NormalizeError, normalize
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 
-__all__ = ["install", "normalize_record", "STAGE"]
+__all__ = ["STAGE", "install", "normalize_record"]
 
 STAGE = "normalize"
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def normalize_record(
         return DeadLetter.of(STAGE, "invalid_envelope", str(exc), payload, key=key, failed_at=now)
     except NormalizeError as exc:
         return DeadLetter.of(STAGE, exc.code, exc.reason, payload, key=key, failed_at=now)
-    except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the stream
+    except Exception as exc:
         log.exception("normaliser failed unexpectedly")
         return DeadLetter.of(
             STAGE, "internal_error", f"{type(exc).__name__}: {exc}", payload, key=key, failed_at=now
@@ -75,14 +76,16 @@ def install(pipeline: Pipeline) -> None:
     )
 
     @app.agent(raw, name=STAGE)
-    async def normalize_agent(stream: AsyncIterator[object]) -> None:
-        async for event in stream.events():  # type: ignore[attr-defined]
+    async def normalize_agent(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
             message = event.message
             metrics.received.labels(STAGE).inc()
             result = normalize_record(event.value, event.key, brand, utc_now())
             if isinstance(result, DeadLetter):
                 result.topic, result.partition, result.offset = (
-                    message.topic, message.partition, message.offset,
+                    message.topic,
+                    message.partition,
+                    message.offset,
                 )
                 metrics.dead_lettered.labels(STAGE, result.error).inc()
                 await deadletter.send(key=event.key, value=result.to_json())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -98,12 +99,13 @@ class Connector(abc.ABC):
             async for batch in self.batches(self.cursor):
                 await self._publish(publisher, batch)
                 if batch.cursor is not None:
+                    cursor = batch.cursor
                     await retry(
-                        lambda c=batch.cursor: checkpoints.save(publisher, self.name, c),
+                        functools.partial(checkpoints.save, publisher, self.name, cursor),
                         self.retry_policy,
                         what=f"{self.name}: checkpoint",
                     )
-                    self.cursor = batch.cursor
+                    self.cursor = cursor
                 self.batches_done += 1
                 if self.stopping:
                     break

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.kafkautil import partitions_of, stop_consumer
 from pipeline.settings import Settings
 from pipeline.timeutil import format_ts, utc_now
 
@@ -34,7 +35,7 @@ class CheckpointStore:
         await consumer.start()
         latest: dict[str, Any] | None = None
         try:
-            partitions = consumer.partitions_for_topic(self.topic) or set()
+            partitions = (await partitions_of(consumer, [self.topic])).get(self.topic, [])
             if not partitions:
                 return None
             tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
@@ -45,7 +46,7 @@ class CheckpointStore:
             wanted = name.encode()
             while remaining:
                 batches = await consumer.getmany(*remaining, timeout_ms=1000)
-                for tp, records in batches.items():
+                for records in batches.values():
                     for record in records:
                         if record.key == wanted:
                             latest = None if record.value is None else orjson.loads(record.value)
@@ -53,7 +54,7 @@ class CheckpointStore:
                     if await consumer.position(tp) >= ends[tp]:
                         remaining.discard(tp)
         finally:
-            await consumer.stop()
+            await stop_consumer(consumer)
         if latest is None:
             return None
         cursor = latest.get("cursor")

@@ -15,7 +15,9 @@ __all__ = ["Publisher"]
 
 
 class Publisher:
-    def __init__(self, settings: Settings, topic: str = "mentions.raw", **producer_options: Any) -> None:
+    def __init__(
+        self, settings: Settings, topic: str = "mentions.raw", **producer_options: Any
+    ) -> None:
         self.settings = settings
         self.topic = settings.topic(topic)
         self._options = producer_options

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["RetryPolicy", "RetryAfter", "PermanentError", "retry"]
+__all__ = ["PermanentError", "RetryAfter", "RetryPolicy", "retry"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -60,15 +60,21 @@ async def retry(
         except RetryAfter as exc:
             wait = exc.seconds
             error: BaseException = exc
-        except Exception as exc:  # noqa: BLE001 - transient by default
+        except Exception as exc:
             if attempt == policy.attempts - 1:
                 raise
             wait = policy.delay(attempt)
             error = exc
         if attempt == policy.attempts - 1:
             raise error
-        log.warning("%s failed (%s); retry %d/%d in %.1f s", what, error, attempt + 1,
-                    policy.attempts - 1, wait)
+        log.warning(
+            "%s failed (%s); retry %d/%d in %.1f s",
+            what,
+            error,
+            attempt + 1,
+            policy.attempts - 1,
+            wait,
+        )
         if on_wait is not None:
             on_wait(wait, error)
         await sleep(wait)

@@ -17,7 +17,7 @@ import faust
 from pipeline.settings import Settings
 from pipeline.topics import TOPICS
 
-__all__ = ["Pipeline", "create_pipeline", "AGENT_MODULES"]
+__all__ = ["AGENT_MODULES", "Pipeline", "create_pipeline"]
 
 #: Stages in flow order; each module has ``install(pipeline: Pipeline) -> None``.
 AGENT_MODULES: tuple[str, ...] = ("agents.normalize",)
@@ -132,6 +132,6 @@ def _install_health(app: faust.App) -> None:
     async def ready(web: Any, request: Any) -> Any:
         try:
             state = readiness(app)
-        except Exception as exc:  # noqa: BLE001 - not ready while the consumer starts
+        except Exception as exc:
             state = {"ready": False, "error": type(exc).__name__}
         return web.json(state, status=200 if state["ready"] else 503)

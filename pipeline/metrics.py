@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
-__all__ = ["StageMetrics", "stage_metrics", "LATENCY_BUCKETS"]
+__all__ = ["LATENCY_BUCKETS", "StageMetrics", "stage_metrics"]
 
 #: Seconds; from sub-millisecond processing to an hour-long backlog.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
@@ -38,18 +38,37 @@ def stage_metrics(registry: CollectorRegistry | None = None) -> StageMetrics:
     if existing is not None:
         return existing
     metrics = StageMetrics(
-        received=Counter("mentionflow_stage_received_total", "Records a stage received",
-                         ["stage"], registry=registry),
-        passed=Counter("mentionflow_stage_passed_total", "Records a stage passed downstream",
-                       ["stage"], registry=registry),
-        dropped=Counter("mentionflow_stage_dropped_total", "Records a stage dropped on purpose",
-                        ["stage", "reason"], registry=registry),
-        dead_lettered=Counter("mentionflow_stage_deadlettered_total",
-                              "Records a stage sent to the dead-letter topic",
-                              ["stage", "error"], registry=registry),
-        latency=Histogram("mentionflow_stage_event_latency_seconds",
-                          "Event time (customer's post) to the stage's output",
-                          ["stage"], buckets=LATENCY_BUCKETS, registry=registry),
+        received=Counter(
+            "mentionflow_stage_received_total",
+            "Records a stage received",
+            ["stage"],
+            registry=registry,
+        ),
+        passed=Counter(
+            "mentionflow_stage_passed_total",
+            "Records a stage passed downstream",
+            ["stage"],
+            registry=registry,
+        ),
+        dropped=Counter(
+            "mentionflow_stage_dropped_total",
+            "Records a stage dropped on purpose",
+            ["stage", "reason"],
+            registry=registry,
+        ),
+        dead_lettered=Counter(
+            "mentionflow_stage_deadlettered_total",
+            "Records a stage sent to the dead-letter topic",
+            ["stage", "error"],
+            registry=registry,
+        ),
+        latency=Histogram(
+            "mentionflow_stage_event_latency_seconds",
+            "Event time (customer's post) to the stage's output",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
     )
     _BY_REGISTRY[id(registry)] = metrics
     return metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from pipeline.settings import Settings
@@ -37,8 +38,6 @@ async def check_broker(settings: Settings, timeout_s: float | None = None) -> in
             "start one with `mentionflow kafka start` or set MENTIONFLOW_KAFKA_BOOTSTRAP"
         ) from None
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await admin.close()
-        except Exception:  # noqa: BLE001 - closing a never-started client
-            pass
         quiet.setLevel(level)

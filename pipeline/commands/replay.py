@@ -16,10 +16,15 @@ HELP = "replay a JSONL file of raw posts into mentions.raw (fast or at a given r
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="JSONL file, one raw envelope per line")
-    parser.add_argument("--rate", type=float, default=None, help="posts per second (default: as fast as possible)")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="posts per second (default: as fast as possible)"
+    )
     parser.add_argument("--name", default="replay", help="connector name, the checkpoint key")
-    parser.add_argument("--from-start", action="store_true",
-                        help="ignore the saved checkpoint and replay the whole file")
+    parser.add_argument(
+        "--from-start",
+        action="store_true",
+        help="ignore the saved checkpoint and replay the whole file",
+    )
 
 
 async def _replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -34,8 +39,10 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
     started = time.monotonic()
     published = await connector.run()
     took = time.monotonic() - started
-    print(f"replay: published {published} records in {took:.1f} s "
-          f"({published / took if took else 0:.0f}/s), cursor {connector.cursor}")
+    print(
+        f"replay: published {published} records in {took:.1f} s "
+        f"({published / took if took else 0:.0f}/s), cursor {connector.cursor}"
+    )
     return 0
 
 

@@ -16,10 +16,14 @@ HELP = "run a pipeline worker (Faust); scale by starting more"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-create-topics", action="store_true",
-                        help="do not create missing topics (when ops manage topics)")
-    parser.add_argument("--agents", default=None,
-                        help="comma-separated agent modules to run (default: all stages)")
+    parser.add_argument(
+        "--no-create-topics",
+        action="store_true",
+        help="do not create missing topics (when ops manage topics)",
+    )
+    parser.add_argument(
+        "--agents", default=None, help="comma-separated agent modules to run (default: all stages)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
