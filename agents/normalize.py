@@ -13,14 +13,14 @@ import logging
 from datetime import datetime
 
 import faust
-from pipeline.brand import BrandAccounts
-from pipeline.normalize import NormalizeError, normalize
 
 from pipeline.app import Pipeline
+from pipeline.brand import BrandAccounts
 from pipeline.deadletter import DeadLetter
 from pipeline.envelope import EnvelopeError, RawEnvelope
 from pipeline.mention import Mention
 from pipeline.metrics import stage_metrics
+from pipeline.normalize import NormalizeError, normalize
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 
@@ -69,8 +69,6 @@ def install(pipeline: Pipeline) -> None:
         "normalize-seen",
         key_type=bytes,
         value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
         partitions=settings.partitions,
         help="mention ids already normalised (value: first fetch time, epoch seconds)",
     )

@@ -40,4 +40,7 @@ async def test_a_different_file_starts_from_the_beginning(tmp_path: Path) -> Non
     path = tmp_path / "posts.jsonl"
     path.write_bytes(b'{"n": 1}\n{"n": 2}\n')
     connector = ReplayConnector(path, Settings())
-    assert await _collect(connector, {"file": "someotherfile", "line": 1}) == [b'{"n": 1}', b'{"n": 2}']
+    assert await _collect(connector, {"file": "someotherfile", "line": 1}) == [
+        b'{"n": 1}',
+        b'{"n": 2}',
+    ]
