@@ -15,7 +15,8 @@ def test_broken_lines_keep_their_bytes_and_a_stable_key() -> None:
     first, second = record_for_line(line), record_for_line(line)
     assert first.value == line
     assert first.key == second.key
-    assert first.key is not None and first.key.startswith(b"replay:")
+    assert first.key is not None
+    assert first.key.startswith(b"replay:")
     assert record_for_line(b"other").key != first.key
 
 
