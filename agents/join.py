@@ -21,7 +21,7 @@ effects; every downstream step is idempotent.
 
 Configuration (environment): ``MENTIONFLOW_ROUTING`` (routing YAML, optional),
 ``MENTIONFLOW_JOIN_WINDOW_HOURS`` (default 72), ``MENTIONFLOW_JOIN_MERGE_THRESHOLD``
-(default 0.8), ``MENTIONFLOW_JOIN_TICK_SECONDS`` (idle-close scan interval, default 60).
+(default 0.75), ``MENTIONFLOW_JOIN_TICK_SECONDS`` (idle-close scan interval, default 60).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class JoinConfig:
     def __init__(self, env: dict[str, str] | None = None) -> None:
         source = dict(os.environ if env is None else env)
         hours = _number(source, "MENTIONFLOW_JOIN_WINDOW_HOURS", 72.0)
-        threshold = _number(source, "MENTIONFLOW_JOIN_MERGE_THRESHOLD", 0.8)
+        threshold = _number(source, "MENTIONFLOW_JOIN_MERGE_THRESHOLD", 0.75)
         if not 0.0 < threshold <= 1.0:
             raise ConfigError(
                 "environment", "MENTIONFLOW_JOIN_MERGE_THRESHOLD", "a number in (0, 1]", threshold

@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--merge-threshold",
         type=float,
         default=None,
-        help="probable-match confidence needed to merge (default 0.8)",
+        help="probable-match confidence needed to merge (default 0.75)",
     )
     parser.add_argument(
         "--events",

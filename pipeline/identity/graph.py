@@ -6,7 +6,9 @@ Faust tables in the agent), all with JSON-ready values:
 - ``keys``:      identity key -> customer id that owns it;
 - ``customers``: customer id -> record (keys, CRM ids, first seen, names, recent issue
   tokens, ``merged_into`` once absorbed);
-- ``blocks``:    name blocking key -> ``[[customer id, epoch seconds], ...]`` (recent first).
+- ``blocks``:    name blocking key -> ``[[customer id, epoch seconds], ...]`` (recent first);
+- ``terms``:     issue word -> number of contacts using it (document frequency), and
+  ``""`` -> number of contacts: rare shared words weigh more than common ones (IDF).
 
 Customer ids: ``crm:<CRM id>`` for a CRM-linked customer, otherwise the first identity
 key ever seen for it (``email:a@b.de``, ``twitter:123``) or ``mention:<id>`` without keys.
@@ -20,17 +22,23 @@ contact resolved twice lands on the same customer and causes no merge the second
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import math
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.identity.names import blocking_keys, name_similarity, text_overlap
+from pipeline.identity.names import blocking_keys, name_similarity
 
 __all__ = ["IdentityGraph", "MatchPolicy", "Merge", "Probe", "Resolution"]
 
 #: Key kinds where two different values are evidence of two different people.
-_EXCLUSIVE_PENALTY = {"customer": 0.5, "email": 0.15, "phone": 0.2}
+_EXCLUSIVE_PENALTY = {"customer": 0.5, "email": 0.4, "phone": 0.4}
 _NETWORK_PENALTY = 0.5
+#: Words in more than 1/4 of all contacts carry no evidence.
+_NAMESAKE = 0.85
+_COMMON_IDF = math.log(4)
+#: Until this many contacts were seen, every word counts as rare as in such a corpus.
+_MIN_CORPUS = 1000
 _TEXT_KINDS = ("customer", "order", "ticket", "phone", "email")
 
 
@@ -39,11 +47,17 @@ class MatchPolicy:
     """Probable-match tuning. Times in seconds."""
 
     window_s: float = 72 * 3600.0
-    merge_threshold: float = 0.8
+    merge_threshold: float = 0.75
     note_threshold: float = 0.5
     max_candidates: int = 24
     recent_issues: int = 6
     max_names: int = 4
+    #: Rare-word evidence (nats of surprise) for full text agreement.
+    text_evidence: float = 4.0
+    #: How many of the rarest shared words count towards the text evidence.
+    text_words: int = 3
+    #: Confidence taken off per additional customer with a similar name in the window.
+    namesake_penalty: float = 0.15
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +125,12 @@ class IdentityGraph:
         customers: MutableMapping[str, Any] | None = None,
         blocks: MutableMapping[str, Any] | None = None,
         policy: MatchPolicy | None = None,
+        terms: MutableMapping[str, Any] | None = None,
     ) -> None:
         self.keys: MutableMapping[str, Any] = {} if keys is None else keys
         self.customers: MutableMapping[str, Any] = {} if customers is None else customers
         self.blocks: MutableMapping[str, Any] = {} if blocks is None else blocks
+        self.terms: MutableMapping[str, Any] = {} if terms is None else terms
         self.policy = policy or MatchPolicy()
 
     # -- lookups -------------------------------------------------------------------------
@@ -266,6 +282,10 @@ class IdentityGraph:
             record["sources"] = sorted([*record["sources"], probe.source])
         if probe.name and list(probe.name) not in record["names"]:
             record["names"] = [list(probe.name), *record["names"]][: policy.max_names]
+        if probe.issue and not any(r["mention"] == probe.mention_id for r in record["recent"]):
+            self.terms[""] = int(self.terms.get("", 0)) + 1
+            for token in set(probe.issue):
+                self.terms[token] = int(self.terms.get(token, 0)) + 1
         if probe.issue:
             entry = {
                 "at": probe.at,
@@ -297,11 +317,24 @@ class IdentityGraph:
                 if abs(probe.at - at) <= policy.window_s:
                     candidates[self.find(cid)] = None
         best: dict[str, Any] | None = None
+        namesakes = 0
         for cid in sorted(candidates):
             scored = self._score(probe, cid)
-            if scored is not None and (best is None or scored["confidence"] > best["confidence"]):
+            if scored is None:
+                continue
+            namesakes += scored.pop("name_similarity") >= _NAMESAKE
+            if best is None or scored["confidence"] > best["confidence"]:
                 best = scored
+        if best is not None and namesakes > 1:
+            # Several people of that name wrote within the window: the name tells less.
+            best["confidence"] = round(
+                max(0.0, best["confidence"] - policy.namesake_penalty * (namesakes - 1)), 4
+            )
+            best["evidence"].append(f"{namesakes} customers with a similar name in the window")
         return best
+
+    def _idf(self) -> Callable[[str], float]:
+        return _idf_weight(self.terms)
 
     def _score(self, probe: Probe, cid: str) -> dict[str, Any] | None:
         record = self.customers[cid]
@@ -313,14 +346,23 @@ class IdentityGraph:
                 name_sim, best_name = sim, tokens
         if name_sim < 0.6:
             return None
-        overlap, shared, other_mention = 0.0, [], None
+        # Text evidence: the surprise of the shared words. A word used by more than one
+        # contact in four counts nothing ("Internet", "Rechnung"); rare details
+        # (an amount, a model, a town) count ~log(1/share).
+        weight = self._idf()
+        evidence_bits, shared, other_mention = 0.0, [], None
+        mine = set(probe.issue)
         for entry in record["recent"]:
             if abs(probe.at - entry["at"]) > policy.window_s:
                 continue
-            score, common = text_overlap(list(probe.issue), entry["tokens"])
-            if score > overlap:
-                overlap, shared, other_mention = score, common, entry["mention"]
-        text_score = min(1.0, overlap / 0.5)
+            common = sorted(mine.intersection(entry["tokens"]))
+            # The rarest few words only: the words of one phrasing come together, and
+            # counting each of them would count the same evidence several times.
+            gains = sorted((max(0.0, weight(t) - _COMMON_IDF) for t in common), reverse=True)
+            bits = sum(gains[: policy.text_words])
+            if bits > evidence_bits or (not shared and common):
+                evidence_bits, shared, other_mention = bits, common, entry["mention"]
+        text_score = min(1.0, evidence_bits / policy.text_evidence)
         penalty, conflicts = 0.0, []
         theirs: dict[str, set[str]] = {}
         for key in record["keys"]:
@@ -329,11 +371,11 @@ class IdentityGraph:
         for key in probe.keys:
             kind = key.split(":", 1)[0]
             if kind in theirs and key not in theirs[kind]:
-                weight = _EXCLUSIVE_PENALTY.get(
+                cost = _EXCLUSIVE_PENALTY.get(
                     kind, 0.0 if kind in _TEXT_KINDS else _NETWORK_PENALTY
                 )
-                if weight:
-                    penalty += weight
+                if cost:
+                    penalty += cost
                     conflicts.append(f"different {kind}: {key} vs {sorted(theirs[kind])[0]}")
         confidence = max(0.0, name_sim * (0.5 + 0.5 * text_score) - penalty)
         evidence = [
@@ -343,17 +385,32 @@ class IdentityGraph:
         if shared:
             evidence.append(
                 f"issue text shared with {other_mention}: {', '.join(shared[:8])} "
-                f"(overlap {overlap:.2f})"
+                f"(rare-word evidence {evidence_bits:.1f} nats)"
             )
         else:
             evidence.append("no shared issue text within the window")
         evidence.extend(conflicts)
         return {
+            "name_similarity": name_sim,
             "customer": cid,
             "confidence": round(confidence, 4),
             "evidence": evidence,
             "merged": False,
         }
+
+
+def _idf_weight(terms: MutableMapping[str, Any]) -> Callable[[str], float]:
+    total = max(int(terms.get("", 0)), _MIN_CORPUS)
+    cache: dict[str, float] = {}
+
+    def weight(token: str) -> float:
+        if token not in cache:
+            df = int(terms.get(token, 0))
+            # Unseen words count like rare ones; words in > half of all contacts count ~0.
+            cache[token] = max(0.0, math.log((total + 2) / (df + 1)))
+        return cache[token]
+
+    return weight
 
 
 def _unique_lists(items: list[list[str]]) -> list[list[str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from difflib import SequenceMatcher
+from collections.abc import Callable
 from itertools import combinations
 
 __all__ = ["blocking_keys", "issue_tokens", "name_similarity", "name_tokens", "text_overlap"]
@@ -86,13 +86,36 @@ def blocking_keys(tokens: list[str]) -> list[str]:
     return sorted(keys)
 
 
+def _one_edit(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` differ by one substitution, insertion, deletion or swap of
+    two neighbours (a typo); ``Schmidt``/``Schimdt`` yes, ``Schmidt``/``Schmitz`` no."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long[i]:
+        i += 1
+    return short[i:] == long[i + 1 :]
+
+
 def _token_match(a: str, b: str) -> float:
     if a == b:
         return 1.0
     if len(a) == 1 or len(b) == 1:
         return 0.7 if a[0] == b[0] else 0.0
-    ratio = SequenceMatcher(None, a, b).ratio()
-    return ratio if ratio >= 0.8 else 0.0
+    if min(len(a), len(b)) >= 5 and _one_edit(a, b):
+        return 0.85
+    return 0.0
 
 
 def name_similarity(a: list[str], b: list[str]) -> float:
@@ -127,7 +150,8 @@ def issue_tokens(text: str | None, *, limit: int = 64) -> list[str]:
     if not text:
         return []
     folded = _fold(text)
-    words = re.findall(r"[a-z0-9][a-z0-9-]*[a-z0-9]", folded)
+    # Numbers keep their separators: "270,83", "14.03.", "A-1234" are one detail each.
+    words = [w.strip(".,:/-") for w in re.findall(r"[a-z0-9]+(?:[.,:/-][a-z0-9]+)*", folded)]
     out = [
         w
         for w in words
@@ -138,9 +162,20 @@ def issue_tokens(text: str | None, *, limit: int = 64) -> list[str]:
     return list(dict.fromkeys(out))[:limit]
 
 
-def text_overlap(a: list[str], b: list[str]) -> tuple[float, list[str]]:
-    """Overlap coefficient of two token sets (0..1) and the shared tokens."""
+def text_overlap(
+    a: list[str], b: list[str], weight: Callable[[str], float] | None = None
+) -> tuple[float, list[str]]:
+    """Weighted overlap coefficient of two token sets (0..1) and the shared tokens.
+
+    ``weight`` (e.g. inverse document frequency) makes rare details ("Leipzig", "7590",
+    "49,99") count and words every complaint uses ("Internet", "Rechnung") hardly count.
+    """
     if not a or not b:
         return 0.0, []
-    shared = sorted(set(a) & set(b))
-    return len(shared) / min(len(a), len(b)), shared
+    w = weight or (lambda _: 1.0)
+    set_a, set_b = set(a), set(b)
+    shared = sorted(set_a & set_b)
+    denominator = min(sum(w(t) for t in set_a), sum(w(t) for t in set_b))
+    if denominator <= 0:
+        return 0.0, shared
+    return min(1.0, sum(w(t) for t in shared) / denominator), shared
