@@ -350,7 +350,8 @@ class IdentityGraph:
         # contact in four counts nothing ("Internet", "Rechnung"); rare details
         # (an amount, a model, a town) count ~log(1/share).
         weight = self._idf()
-        evidence_bits, shared, other_mention = 0.0, [], None
+        evidence_bits, other_mention = 0.0, None
+        shared: list[str] = []
         mine = set(probe.issue)
         for entry in record["recent"]:
             if abs(probe.at - entry["at"]) > policy.window_s:
