@@ -29,10 +29,11 @@ at-least-once redelivery emits no second case and no extra version. Times are ev
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from pipeline.cases.contact import PRIORITIES, Contact, contact_from_dict
 from pipeline.cases.routing import Routing
@@ -97,7 +98,7 @@ class CaseBook:
         self, state: dict[str, Any] | None, message: dict[str, Any]
     ) -> tuple[dict[str, Any], Effects]:
         customer = str(message["customer"])
-        state = copy.deepcopy(state) if state else new_state(customer)
+        state = _clone(state) if state else new_state(customer)
         effects = Effects()
         kind = message.get("type")
         if state.get("merged_into") and kind != "absorb":
@@ -432,7 +433,7 @@ class CaseBook:
         case["updated_at"] = max(stamp, case["updated_at"])
         case["version"] = int(case["version"]) + 1
         case["change"] = change
-        effects.cases.append(copy.deepcopy(case))
+        effects.cases.append(_clone(case))
 
 
 def case_last_activity(case: dict[str, Any]) -> float:
@@ -447,6 +448,12 @@ def format_ts_epoch(at: float) -> str:
     from pipeline.timeutil import from_epoch
 
     return format_ts(from_epoch(at))
+
+
+def _clone(value: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of JSON-ready data (several times faster than ``copy.deepcopy``)."""
+    out: dict[str, Any] = orjson.loads(orjson.dumps(value))
+    return out
 
 
 def _sorted_contacts(contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
