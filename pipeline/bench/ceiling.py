@@ -46,7 +46,10 @@ async def passthrough(
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     producer = AIOKafkaProducer(
-        **settings.kafka_client_kwargs(), acks="all", enable_idempotence=True, linger_ms=5,
+        **settings.kafka_client_kwargs(),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
         max_batch_size=512 * 1024,
     )
     await consumer.start()
@@ -61,7 +64,9 @@ async def passthrough(
             for records in batches.values():
                 for record in records:
                     futures.append(
-                        await producer.send(settings.topic(sink), value=record.value, key=record.key)
+                        await producer.send(
+                            settings.topic(sink), value=record.value, key=record.key
+                        )
                     )
             if futures:
                 if started is None:
