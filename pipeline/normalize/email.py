@@ -47,9 +47,8 @@ _QUOTE_HEADER = re.compile(
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
-# "On Mon, 23 Nov 2026 at 10:00, Max Muster" + "<max@example.org> wrote:" wrapped over two lines.
+# A quote header wrapped over two lines ("... schrieb RailCo <" + "service@railco.example>:").
 _QUOTE_HEADER_START = re.compile(r"^(?:On|Am)\s.{5,}$", re.IGNORECASE)
-_QUOTE_HEADER_END = re.compile(r"^.*\b(?:wrote|schrieb)\b.*:\s*$", re.IGNORECASE)
 # Outlook's header block of the quoted message: "From:"/"Von:" followed by Sent/Date/To lines.
 _OUTLOOK_FROM = re.compile(r"^\*?(?:From|Von|De)\s*:\*?\s", re.IGNORECASE)
 _OUTLOOK_NEXT = re.compile(
@@ -99,8 +98,7 @@ def strip_quotes_and_signature(text: str) -> str:
         if (
             i + 1 < n
             and _QUOTE_HEADER_START.match(stripped)
-            and _QUOTE_HEADER_END.match(lines[i + 1].strip())
-            and not stripped.endswith((".", "!", "?"))
+            and _QUOTE_HEADER.match(f"{stripped} {lines[i + 1].strip()}")
         ):
             break
         if _OUTLOOK_FROM.match(stripped) and any(
@@ -130,6 +128,23 @@ def html_to_text(markup: str) -> str:
         elif tag in _BLOCK_TAGS:
             parts.append("\n")
     return "".join(parts)
+
+
+def _header_text(value: Any) -> str | None:
+    """A header as text; raw 8-bit UTF-8 (RFC 6532) or Latin-1 bytes are decoded properly.
+
+    The parser keeps undeclared 8-bit header bytes as surrogate escapes.
+    """
+    if value is None:
+        return None
+    text = str(value)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    return text
 
 
 def _decode_part(part: Message) -> str:
@@ -249,8 +264,8 @@ def parse_email(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
         created_at=created_at,
         received_at=envelope.fetched_at,
         text=text,
-        author=Author(email=address, name=sender.display_name or None),
-        subject=clean_text(str(subject)) if subject is not None else None,
+        author=Author(email=address, name=_header_text(sender.display_name) or None),
+        subject=clean_text(_header_text(subject) or "") if subject is not None else None,
         in_reply_to=mention_id(SOURCE, in_reply_to) if in_reply_to else None,
         conversation_id=conversation,
         addressed_to=list(dict.fromkeys(recipients)),

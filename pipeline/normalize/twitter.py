@@ -113,6 +113,10 @@ def parse_tweet(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
                 link = u.get("unwound_url") or u.get("expanded_url") or u.get("url")
                 if isinstance(link, str) and link not in links:
                     links.append(link)
+                short = u.get("url")
+                if isinstance(short, str) and short and isinstance(link, str) and short != link:
+                    # Readers and the relevance stage see where a t.co link really points.
+                    text = text.replace(short, link)
 
     handle = author.handle
     url = (
