@@ -87,7 +87,12 @@ def parse_tweet(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
             replied_to = req_id(ref, "id", f"{where}.referenced_tweets[{i}]")
     in_reply_to_user = opt_id(tweet, "in_reply_to_user_id", where)
 
-    reply_to_brand = brand.is_brand_account(SOURCE, in_reply_to_user)
+    # With expansions=in_reply_to_user_id the replied-to user is in includes.users, so a
+    # brand configured by handle only is recognised as well as one configured by id.
+    reply_to_brand = brand.is_brand_account(SOURCE, in_reply_to_user) or (
+        in_reply_to_user is not None
+        and brand.is_brand_account(SOURCE, users.get(in_reply_to_user, {}).get("username"))
+    )
     if replied_to is not None and not reply_to_brand:
         for i, other in enumerate(as_list(includes.get("tweets"), "payload.includes.tweets")):
             if isinstance(other, dict) and str(other.get("id")) == replied_to:
