@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -41,10 +42,11 @@ __all__ = [
     "brand_mapping",
     "generate",
     "write_jsonl",
+    "write_sample",
 ]
 
 #: The watched brand as it appears on every network (matches config/watchlist.sample.yaml).
-BRAND = {
+BRAND: dict[str, Any] = {
     "name": "RailCo",
     "twitter_handle": "RailCo",
     "twitter_id": "783214",
@@ -53,7 +55,11 @@ BRAND = {
     "mailboxes": ("service@railco.example", "support@railco.example"),
     "domain": "railco.example",
 }
-COMPETITOR = {"name": "SternExpress", "twitter_handle": "SternExpress", "twitter_id": "6620011"}
+COMPETITOR: dict[str, Any] = {
+    "name": "SternExpress",
+    "twitter_handle": "SternExpress",
+    "twitter_id": "6620011",
+}
 
 #: Ways a record is broken on purpose, and what the pipeline should report.
 #: ``envelope``: the bytes are not a valid raw envelope (RawEnvelope.from_json fails);
@@ -103,18 +109,81 @@ class SampleRecord:
 # --------------------------------------------------------------------------- vocabulary
 
 CITIES = [
-    "Berlin", "Hamburg", "München", "Köln", "Frankfurt", "Stuttgart", "Düsseldorf", "Leipzig",
-    "Dresden", "Hannover", "Nürnberg", "Bremen", "Mannheim", "Kassel", "Fulda", "Erfurt",
+    "Berlin",
+    "Hamburg",
+    "München",
+    "Köln",
+    "Frankfurt",
+    "Stuttgart",
+    "Düsseldorf",
+    "Leipzig",
+    "Dresden",
+    "Hannover",
+    "Nürnberg",
+    "Bremen",
+    "Mannheim",
+    "Kassel",
+    "Fulda",
+    "Erfurt",
 ]
 FIRST = [
-    "Jana", "Lukas", "Anna", "Max", "Sophie", "Felix", "Laura", "Jonas", "Mia", "Paul", "Lea",
-    "Tim", "Sarah", "David", "Emma", "Niklas", "Hannah", "Tobias", "Julia", "Mark", "Emily",
-    "James", "Olivia", "Daniel", "Chloe", "Ahmet", "Elif", "Marco", "Giulia", "Piotr",
+    "Jana",
+    "Lukas",
+    "Anna",
+    "Max",
+    "Sophie",
+    "Felix",
+    "Laura",
+    "Jonas",
+    "Mia",
+    "Paul",
+    "Lea",
+    "Tim",
+    "Sarah",
+    "David",
+    "Emma",
+    "Niklas",
+    "Hannah",
+    "Tobias",
+    "Julia",
+    "Mark",
+    "Emily",
+    "James",
+    "Olivia",
+    "Daniel",
+    "Chloe",
+    "Ahmet",
+    "Elif",
+    "Marco",
+    "Giulia",
+    "Piotr",
 ]
 LAST = [
-    "Krüger", "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Wagner", "Becker",
-    "Hoffmann", "Schäfer", "Koch", "Richter", "Wolf", "Neumann", "Schwarz", "Braun", "Sullivan",
-    "Baker", "Wilson", "Taylor", "Yilmaz", "Rossi", "Nowak", "Lehmann", "Zimmermann",
+    "Krüger",
+    "Müller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Wagner",
+    "Becker",
+    "Hoffmann",
+    "Schäfer",
+    "Koch",
+    "Richter",
+    "Wolf",
+    "Neumann",
+    "Schwarz",
+    "Braun",
+    "Sullivan",
+    "Baker",
+    "Wilson",
+    "Taylor",
+    "Yilmaz",
+    "Rossi",
+    "Nowak",
+    "Lehmann",
+    "Zimmermann",
 ]
 MAIL_DOMAINS = ["example.de", "example.org", "example.com", "example.net", "mail.example"]
 
@@ -124,7 +193,7 @@ NOISE_DE = [
     "{brand} testet ab Dezember WLAN 2.0 in allen ICEs zwischen {a} und {b}. Mal sehen.",
     "Neuer Fahrplan bei {brand}: mehr Sprinter zwischen {a} und {b} ab dem 13.12.",
     "Stau auf der Autobahn A{n} bei {a}, zum Glück fahre ich heute Zug.",
-    "Autobahn-Sperrung bei {a} am Wochenende – wer kann, nimmt die Bahn.",
+    "Autobahn-Sperrung bei {a} am Wochenende \u2013 wer kann, nimmt die Bahn.",
     "Mein Sohn spielt Schach: Zug um Zug wird er besser. Nächster Zug: Turnier in {a}.",
     "Die Modelleisenbahn-Ausstellung in {a} war großartig, RailCon kann kommen!",
     "Kaffee im Bordbistro ist besser geworden, muss man auch mal sagen.",
@@ -134,7 +203,7 @@ NOISE_DE = [
     "Umfrage: Zug oder Auto für die Fahrt nach {a}? Ich bin für Zug.",
     "Streik-Gerüchte bei {brand}? Weiß jemand was Genaues?",
     "Endlich Sitzplatzreservierung per App bei {brand}, hat super geklappt.",
-    "Pendeln {a} – {b} jeden Tag, man gewöhnt sich an alles 😅",
+    "Pendeln {a} \u2013 {b} jeden Tag, man gewöhnt sich an alles 😅",
     "Schöner Sonnenuntergang aus dem Zugfenster kurz vor {a} 🌅",
     "Artikel: Wie {brand} und {competitor} um Fernverkehrskunden kämpfen",
 ]
@@ -153,9 +222,9 @@ NOISE_EN = [
     "Conference season: RailCon in {a} next week, who is going?",
 ]
 PROMO = [
-    "🚆 Jetzt Sparpreise sichern: {a} – {b} ab 17,90 € mit {brand}! https://www.railco.example/angebote",
+    "🚆 Jetzt Sparpreise sichern: {a} \u2013 {b} ab 17,90 € mit {brand}! https://www.railco.example/angebote",
     "Win 2 first class tickets! Follow us and retweet. #{brand} #giveaway",
-    "Bis zu 50% Rabatt auf Reisekoffer – nur heute! https://shop.example/deal",
+    "Bis zu 50% Rabatt auf Reisekoffer \u2013 nur heute! https://shop.example/deal",
     "Gewinnspiel: Wir verlosen 3x zwei Tickets nach {a}. Einfach kommentieren!",
 ]
 BRAND_POSTS_DE = [
@@ -167,7 +236,7 @@ BRAND_POSTS_DE = [
 BRAND_REPLIES_DE = [
     "Das tut uns leid, {first}. Schreib uns bitte per DM deine Buchungsnummer, wir kümmern uns. ^{sig}",
     "Hallo {first}, danke für den Hinweis. Wir haben das an die Kollegen weitergegeben. ^{sig}",
-    "Hallo {first}, die Erstattung ist veranlasst und sollte in 5–7 Tagen da sein. ^{sig}",
+    "Hallo {first}, die Erstattung ist veranlasst und sollte in 5\u20137 Tagen da sein. ^{sig}",
 ]
 BRAND_REPLIES_EN = [
     "Sorry to hear that, {first}. Please DM us your booking number and we will look into it. ^{sig}",
@@ -215,17 +284,39 @@ ACTION_EN = {
         "@{brand} switching to {competitor} after this. Please cancel subscription {order}.",
     ],
 }
-FOLLOW_UP_DE = "Ich hatte schon auf {channel} geschrieben, Buchung {order}. Bitte endlich um Antwort!"
+FOLLOW_UP_DE = (
+    "Ich hatte schon auf {channel} geschrieben, Buchung {order}. Bitte endlich um Antwort!"
+)
 FOLLOW_UP_EN = "I already wrote to you on {channel} about booking {order}. Please answer!"
 
 MAIL_NOISE = [
-    ("Automatische Antwort: Abwesenheit", "Ich bin bis zum {d}.12. nicht im Büro und habe keinen Zugriff auf meine E-Mails.", "de"),
-    ("Out of office", "I am out of the office until December {d} with limited access to e-mail.", "en"),
-    ("Newsletter Reisewelt Dezember", "Die schönsten Weihnachtsmärkte in {a} und {b} – jetzt entdecken!", "de"),
+    (
+        "Automatische Antwort: Abwesenheit",
+        "Ich bin bis zum {d}.12. nicht im Büro und habe keinen Zugriff auf meine E-Mails.",
+        "de",
+    ),
+    (
+        "Out of office",
+        "I am out of the office until December {d} with limited access to e-mail.",
+        "en",
+    ),
+    (
+        "Newsletter Reisewelt Dezember",
+        "Die schönsten Weihnachtsmärkte in {a} und {b} \u2013 jetzt entdecken!",
+        "de",
+    ),
     ("Danke!", "Vielen Dank für die schnelle Hilfe letzte Woche, alles hat geklappt.", "de"),
     ("Thank you", "Just wanted to say thanks, the refund arrived today. Great service.", "en"),
-    ("Ihre Bewerbung", "Anbei meine Bewerbungsunterlagen für die Stelle als Zugbegleiter in {a}.", "de"),
-    ("Partnership proposal", "We are a travel blog with 200k readers and would love to work with you.", "en"),
+    (
+        "Ihre Bewerbung",
+        "Anbei meine Bewerbungsunterlagen für die Stelle als Zugbegleiter in {a}.",
+        "de",
+    ),
+    (
+        "Partnership proposal",
+        "We are a travel blog with 200k readers and would love to work with you.",
+        "en",
+    ),
 ]
 
 
@@ -266,11 +357,7 @@ class _Builder:
         rng = self.rng
         first, last = rng.choice(FIRST), rng.choice(LAST)
         plain = (
-            last.lower()
-            .replace("ü", "ue")
-            .replace("ä", "ae")
-            .replace("ö", "oe")
-            .replace("ß", "ss")
+            last.lower().replace("ü", "ue").replace("ä", "ae").replace("ö", "oe").replace("ß", "ss")
         )
         lang = "en" if first in ("Mark", "Emily", "James", "Olivia", "Daniel", "Chloe") else "de"
         return Persona(
@@ -540,7 +627,9 @@ class _Builder:
             msg["References"] = f"<{in_reply_to}>"
         text = body
         if author is not None and rng.random() < 0.4:
-            text += "\n\n" + ("Von meinem iPhone gesendet" if author.lang == "de" else "Sent from my iPhone")
+            text += "\n\n" + (
+                "Von meinem iPhone gesendet" if author.lang == "de" else "Sent from my iPhone"
+            )
         if quote:
             header = (
                 f"Am {at:%d.%m.%Y} um 09:12 schrieb RailCo Kundenservice <{BRAND['mailboxes'][0]}>:"
@@ -558,9 +647,15 @@ class _Builder:
             msg.add_alternative(f"<html><body>{markup}</body></html>", subtype="html")
         if author is not None and rng.random() < 0.08:
             msg.add_attachment(
-                rng.randbytes(64), maintype="application", subtype="pdf",
+                rng.randbytes(64),
+                maintype="application",
+                subtype="pdf",
                 filename=rng.choice(["Rechnung.pdf", "Ticket.pdf", "receipt.pdf"]),
             )
+        for part in msg.walk():
+            if part.is_multipart():
+                # The generator would draw boundaries from the global random module.
+                part.set_boundary(f"=_{self.digits(16)}")
         env = RawEnvelope.wrap(
             "email",
             "email.rfc822",
@@ -611,7 +706,9 @@ def _items(b: _Builder, count: int) -> list[_Item]:
         templates = (ACTION_DE if persona.lang == "de" else ACTION_EN)[kind]
         text = b.fill(rng.choice(templates), persona)
         at = _random_time(rng, b.start, b.end - timedelta(minutes=30))
-        channel = rng.choices(["twitter", "facebook", "messenger", "dm", "email"], [5, 2, 1, 1, 2])[0]
+        channel = rng.choices(["twitter", "facebook", "messenger", "dm", "email"], [5, 2, 1, 1, 2])[
+            0
+        ]
         if channel == "twitter":
             env = b.tweet(at, persona, text)
         elif channel == "facebook":
@@ -621,14 +718,26 @@ def _items(b: _Builder, count: int) -> list[_Item]:
         elif channel == "dm":
             env = b.dm(at, persona, text.replace("@RailCo ", ""))
         else:
-            subject = {"complaint": "Beschwerde", "question": "Frage zu meiner Buchung",
-                       "outage": "Störung", "churn": "Kündigung"}[kind]
+            subject = {
+                "complaint": "Beschwerde",
+                "question": "Frage zu meiner Buchung",
+                "outage": "Störung",
+                "churn": "Kündigung",
+            }[kind]
             if persona.lang == "en":
-                subject = {"complaint": "Complaint", "question": "Question about my booking",
-                           "outage": "Service problem", "churn": "Cancellation"}[kind]
-            env, _ = b.mail(at, persona, f"{subject} {persona.order}",
-                            text.replace("@RailCo ", "Hallo,\n\n" if persona.lang == "de" else "Hello,\n\n")
-                            + f"\n\n{'Viele Grüße' if persona.lang == 'de' else 'Regards'}\n{persona.name}")
+                subject = {
+                    "complaint": "Complaint",
+                    "question": "Question about my booking",
+                    "outage": "Service problem",
+                    "churn": "Cancellation",
+                }[kind]
+            env, _ = b.mail(
+                at,
+                persona,
+                f"{subject} {persona.order}",
+                text.replace("@RailCo ", "Hallo,\n\n" if persona.lang == "de" else "Hello,\n\n")
+                + f"\n\n{'Viele Grüße' if persona.lang == 'de' else 'Regards'}\n{persona.name}",
+            )
         first = env
         items.append(_Item(at, env, "action", persona.key))
         actions += 1
@@ -642,8 +751,14 @@ def _items(b: _Builder, count: int) -> list[_Item]:
             if channel == "email" or rng.random() < 0.5:
                 env = b.tweet(later, persona, "@RailCo " + follow)
             else:
-                env, _ = b.mail(later, persona, f"{persona.order}: keine Antwort" if persona.lang == "de"
-                                else f"{persona.order}: no answer", follow)
+                env, _ = b.mail(
+                    later,
+                    persona,
+                    f"{persona.order}: keine Antwort"
+                    if persona.lang == "de"
+                    else f"{persona.order}: no answer",
+                    follow,
+                )
             items.append(_Item(later, env, "action", persona.key))
         # The brand answers about half of them, on the same channel.
         if channel == "twitter" and rng.random() < 0.5 and len(items) < count:
@@ -651,8 +766,12 @@ def _items(b: _Builder, count: int) -> list[_Item]:
             answer_at = at + timedelta(minutes=rng.uniform(5, 28))
             replies = BRAND_REPLIES_DE if persona.lang == "de" else BRAND_REPLIES_EN
             text = f"@{persona.handle} " + b.fill(rng.choice(replies), persona)
-            reply = b.tweet(answer_at, None, text,
-                            reply_to=(str(parent.native_id), persona.twitter_id, persona.handle))
+            reply = b.tweet(
+                answer_at,
+                None,
+                text,
+                reply_to=(str(parent.native_id), persona.twitter_id, persona.handle),
+            )
             items.append(_Item(answer_at, reply, "brand", None))
 
     # Everything else is noise.
@@ -665,8 +784,12 @@ def _items(b: _Builder, count: int) -> list[_Item]:
             env = b.tweet(at, who, b.fill(rng.choice(pool)))
         elif roll < 0.60:
             source_text = b.fill(rng.choice(NOISE_DE + PROMO))
-            env = b.tweet(at, who, f"RT @verkehrsnews: {source_text}"[:280],
-                          retweet_of=b.tweet_id(at - timedelta(minutes=5)))
+            env = b.tweet(
+                at,
+                who,
+                f"RT @verkehrsnews: {source_text}"[:280],
+                retweet_of=b.tweet_id(at - timedelta(minutes=5)),
+            )
         elif roll < 0.64:
             env = b.tweet(at, who, b.fill(rng.choice(PROMO)))
         elif roll < 0.67:
@@ -677,9 +800,22 @@ def _items(b: _Builder, count: int) -> list[_Item]:
         elif roll < 0.77:
             env = b.fb_post(at, who, b.fill(rng.choice(NOISE_DE + NOISE_EN)))
         elif roll < 0.90:
-            env = b.fb_comment(at, who, b.fill(rng.choice(NOISE_DE + NOISE_EN + [
-                "Super, danke für die Info!", "👍👍", "Great news!", "Wann kommt das nach {a}?",
-            ])))
+            env = b.fb_comment(
+                at,
+                who,
+                b.fill(
+                    rng.choice(
+                        NOISE_DE
+                        + NOISE_EN
+                        + [
+                            "Super, danke für die Info!",
+                            "👍👍",
+                            "Great news!",
+                            "Wann kommt das nach {a}?",
+                        ]
+                    )
+                ),
+            )
         elif roll < 0.92:
             env = b.messenger(at, who, rng.choice(["Hallo", "Danke!", "👍", "Hi there", "ok"]))
         else:
@@ -715,19 +851,28 @@ def _break(rng: random.Random, env: RawEnvelope) -> tuple[bytes, str]:
             if kind == "missing_field":
                 lines = [ln for ln in lines if not ln.startswith(header)]
             else:
-                lines = [b"Date: sometime last week" if ln.startswith(header) else ln for ln in lines]
+                lines = [
+                    b"Date: sometime last week" if ln.startswith(header) else ln for ln in lines
+                ]
             record["payload_b64"] = base64.b64encode(b"\n".join(lines)).decode()
     else:
         payload = copy.deepcopy(record["payload"])
         target = payload.get("data", payload)
+        fields: dict[str, tuple[str, Any]]
         if env.type == "facebook.messenger":
-            fields = {"wrong_type": ("message", "hello"), "missing_field": ("sender", None),
-                      "bad_timestamp": ("timestamp", "gestern 10 Uhr")}
+            fields = {
+                "wrong_type": ("message", "hello"),
+                "missing_field": ("sender", None),
+                "bad_timestamp": ("timestamp", "gestern 10 Uhr"),
+            }
         else:
             time_key = "created_time" if env.source == "facebook" else "created_at"
             text_key = "message" if env.source == "facebook" else "text"
-            fields = {"wrong_type": (text_key, 12345), "missing_field": ("id", None),
-                      "bad_timestamp": (time_key, rng.choice(["31.02.2026 25:61", "", "1700000000"]))}
+            fields = {
+                "wrong_type": (text_key, 12345),
+                "missing_field": ("id", None),
+                "bad_timestamp": (time_key, rng.choice(["31.02.2026 25:61", "", "1700000000"])),
+            }
         key, value = fields[kind]
         if value is None:
             target.pop(key, None)
@@ -769,13 +914,32 @@ def generate(
         if i in broken:
             line, kind = _break(builder.rng, env)
             records.append(
-                SampleRecord(line, "malformed", MALFORMED_KINDS[kind], env.source, env.type,
-                             None, item.at, item.persona, kind)
+                SampleRecord(
+                    line,
+                    "malformed",
+                    MALFORMED_KINDS[kind],
+                    env.source,
+                    env.type,
+                    None,
+                    item.at,
+                    item.persona,
+                    kind,
+                )
             )
         else:
             mid = f"{env.source}:{_native_id(env)}"
-            records.append(SampleRecord(env.to_json(), item.category, "ok", env.source, env.type,
-                                        mid, item.at, item.persona))
+            records.append(
+                SampleRecord(
+                    env.to_json(),
+                    item.category,
+                    "ok",
+                    env.source,
+                    env.type,
+                    mid,
+                    item.at,
+                    item.persona,
+                )
+            )
     return records
 
 
@@ -793,3 +957,18 @@ def write_jsonl(records: list[SampleRecord], out: Any) -> int:
 def iter_lines(records: list[SampleRecord]) -> Iterator[bytes]:
     for record in records:
         yield record.line
+
+
+def write_sample(
+    path: str | Path,
+    count: int = 5000,
+    seed: int = 42,
+    *,
+    malformed_share: float = 0.0,
+    end: datetime | None = None,
+    hours: float = 6.0,
+) -> int:
+    """Generate and write the sample to ``path`` (JSONL); returns the number of records."""
+    records = generate(count, seed, malformed_share=malformed_share, end=end, hours=hours)
+    Path(path).write_bytes(b"".join(record.line + b"\n" for record in records))
+    return len(records)

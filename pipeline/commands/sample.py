@@ -18,7 +18,9 @@ def _share(value: str) -> float:
     try:
         share = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a number between 0 and 1, got {value!r}"
+        ) from None
     if not 0.0 <= share <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value!r}")
     return share

@@ -155,3 +155,14 @@ def test_dm_without_sender_is_missing_field(brand: Any) -> None:
     with pytest.raises(NormalizeError) as err:
         normalize(env, brand, now=NOW)
     assert (err.value.code, "sender_id" in err.value.reason) == ("missing_field", True)
+
+
+def test_reply_to_brand_configured_by_handle_only(parse: Parse) -> None:
+    from pipeline.brand import BrandAccounts
+    from pipeline.normalize import normalize as run
+
+    payload = tweet_payload()
+    del payload["includes"]["tweets"]
+    brand = BrandAccounts.from_mapping({"twitter": ["@railco"]})
+    m = run(envelope("twitter", "twitter.tweet", payload), brand, now=NOW)
+    assert m.reply_to_brand is True  # in_reply_to_user_id resolved through includes.users
