@@ -189,3 +189,12 @@ def test_unknown_charset_falls_back(parse: Parse) -> None:
     raw = HEAD.replace("charset=utf-8", "charset=x-unknown-9") + "Gr\xfc\xdfe"
     m = parse(mail(raw.encode("latin-1")))
     assert m.text == "Grüße"
+
+
+def test_raw_latin1_header_bytes(parse: Parse) -> None:
+    raw = HEAD.replace("Max Muster", "J\xfcrgen M\xfcller").replace(
+        "Subject: Test", "Subject: Gr\xfc\xdfe"
+    )
+    m = parse(mail(raw.encode("latin-1") + b"Hallo"))
+    assert m.author.name == "Jürgen Müller"
+    assert m.subject == "Grüße"
