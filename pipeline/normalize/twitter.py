@@ -75,6 +75,10 @@ def parse_tweet(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
     where = "payload.data"
     native_id = req_id(tweet, "id", where)
     text = req_str(tweet, "text", where, allow_empty=True)
+    note = tweet.get("note_tweet")
+    if isinstance(note, dict) and isinstance(note.get("text"), str) and note["text"]:
+        # Long posts (> 280 characters): "text" is cut, the full text is in note_tweet.
+        text = note["text"]
     created_at = parse_time(tweet, "created_at", where)
     author_id = opt_id(tweet, "author_id", where)
     users = _users(includes)

@@ -166,3 +166,11 @@ def test_reply_to_brand_configured_by_handle_only(parse: Parse) -> None:
     brand = BrandAccounts.from_mapping({"twitter": ["@railco"]})
     m = run(envelope("twitter", "twitter.tweet", payload), brand, now=NOW)
     assert m.reply_to_brand is True  # in_reply_to_user_id resolved through includes.users
+
+
+def test_long_post_uses_note_tweet(parse: Parse) -> None:
+    payload = tweet_payload()
+    full = "Lange Geschichte über meinen Zug. " * 15
+    payload["data"]["text"] = full[:270] + "… https://t.co/x"
+    payload["data"]["note_tweet"] = {"text": full}
+    assert parse(envelope("twitter", "twitter.tweet", payload)).text == full.strip()
