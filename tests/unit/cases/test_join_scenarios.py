@@ -186,3 +186,63 @@ def test_replay_yields_same_cases() -> None:
         return list(join.final_cases())
 
     assert run() == run()
+
+
+def test_same_name_different_problem_is_noted_as_possible_duplicate() -> None:
+    join = OfflineJoin()
+    join.add_contact(
+        mention(
+            "email:m1",
+            "email",
+            "2026-03-01T09:00:00Z",
+            "Rechnung Mai 49,99 doppelt",
+            email="k1@x.de",
+            name="Karl Brenner",
+        )
+    )
+    out = join.add_contact(
+        mention(
+            "twitter:t1",
+            "twitter",
+            "2026-03-01T10:00:00Z",
+            "Router kaputt seit Montag",
+            author_id="5",
+            name="Karl Brenner",
+        )
+    )
+    assert len(open_cases(join)) == 2
+    notes = out[-1]["possible_duplicates"]
+    assert len(notes) == 1
+    assert notes[0]["customer"] == "email:k1@x.de"
+    assert notes[0]["confidence"] < join.match_policy.merge_threshold
+    assert_valid(out)
+
+
+def test_probable_match_merges_with_evidence_on_the_case() -> None:
+    join = OfflineJoin()
+    join.add_contact(
+        mention(
+            "email:m1",
+            "email",
+            "2026-03-01T09:00:00Z",
+            "Rechnung Mai: 49,99 Euro doppelt abgebucht, Vertrag 7781",
+            email="k1@x.de",
+            name="Jürgen Brenner",
+        )
+    )
+    out = join.add_contact(
+        mention(
+            "twitter:t1",
+            "twitter",
+            "2026-03-01T10:00:00Z",
+            "@brand 49,99 Euro doppelt abgebucht!! Vertrag 7781",
+            author_id="5",
+            name="Juergen Brenner",
+        )
+    )
+    cases = open_cases(join)
+    assert len(cases) == 1
+    [evidence] = [e for e in cases[0]["evidence"] if e["type"] == "probable_match"]
+    assert evidence["confidence"] >= join.match_policy.merge_threshold
+    assert any("49,99" in line for line in evidence["evidence"])
+    assert_valid(out)
