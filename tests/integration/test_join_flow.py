@@ -173,3 +173,41 @@ def test_two_workers_four_partitions_one_case_per_customer(settings: Settings, m
         assert case["priority"] == "P2"
     assert first.stop() == 0, first.tail()
     assert second.stop() == 0, second.tail()
+
+
+def test_killed_worker_and_rebalance_still_one_case_per_customer(
+    settings: Settings,
+    make_worker,  # type: ignore[no-untyped-def]
+) -> None:
+    """First contacts, SIGKILL one worker, start another, second contacts and late links:
+    state moves with the partitions (changelogs) and no customer gets a second case."""
+    links, contacts, late, truth = population()
+    first, second = make_worker(), make_worker()
+    first.start()
+    second.start()
+    first.wait_ready()
+    second.wait_ready()
+    mails, tweets = contacts[0::2], contacts[1::2]
+    asyncio.run(produce(settings, "identities", links))
+    asyncio.run(produce(settings, "mentions.escalated", mails))
+    opened = asyncio.run(
+        consume_until(settings, "cases", lambda rs: len(live_cases(rs)) >= CUSTOMERS, timeout_s=120)
+    )
+    assert len(live_cases(opened)) == CUSTOMERS, first.tail() + second.tail()
+
+    second.kill()
+    third = make_worker()
+    third.start()
+    third.wait_ready()
+    asyncio.run(produce(settings, "mentions.escalated", tweets))
+    asyncio.run(produce(settings, "identities", late))
+
+    records = asyncio.run(
+        consume_until(settings, "cases", lambda rs: one_case_per_customer(rs, truth), timeout_s=180)
+    )
+    assert one_case_per_customer(records, truth), first.tail() + "\n" + third.tail()
+    # Every contact appears in exactly one live case.
+    seen = [c["mention_id"] for case in live_cases(records).values() for c in case["contacts"]]
+    assert sorted(seen) == sorted(truth)
+    assert first.stop() == 0, first.tail()
+    assert third.stop() == 0, third.tail()
