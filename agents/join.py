@@ -36,6 +36,7 @@ from typing import Any
 
 import faust
 import orjson
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 import schemas
 from pipeline.app import Pipeline
@@ -47,6 +48,8 @@ from pipeline.cases.routing import load_routing
 from pipeline.config import ConfigError
 from pipeline.deadletter import DeadLetter
 from pipeline.identity.graph import IdentityGraph, MatchPolicy
+from pipeline.identity.keys import normalize_keys
+from pipeline.metrics import StageMetrics, stage_metrics
 from pipeline.timeutil import format_ts, from_epoch, parse_ts
 
 __all__ = ["CONTACTS_TOPIC", "RESOLVE_TOPIC", "JoinAgents", "JoinConfig", "install", "install_join"]
@@ -161,10 +164,14 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
         "deadletter": "mentions.deadletter",
     }
 
-    async def send(sends: list[Send]) -> None:
+    metrics = stage_metrics()
+    counters = join_counters()
+
+    async def send(sends: list[Send], stage: str = STAGE) -> None:
         for name, key, value in sends:
             payload = value if isinstance(value, bytes) else orjson.dumps(value)
             await pipeline.topic(logical[name]).send(key=key.encode(), value=payload)
+            _count(metrics, counters, stage, name, value)
 
     def dead(event: Any, error: str, reason: str) -> Send:
         msg = event.message
@@ -181,10 +188,14 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
         return ("deadletter", (msg.key or b"").decode("utf-8", "replace"), letter.to_dict())
 
     async def run(
-        events: AsyncIterator[Any], state: Any, step: Callable[[Any, Overlay], list[Send]]
+        events: AsyncIterator[Any],
+        state: Any,
+        step: Callable[[Any, Overlay], list[Send]],
+        stage: str,
     ) -> AsyncIterator[Any]:
         async for event in events:
             msg = event.message
+            metrics.received.labels(stage).inc()
             try:
                 sends, _ = journaled(
                     state,
@@ -194,7 +205,7 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
             except Exception as exc:
                 log.exception("join: %s[%s]@%s failed", msg.topic, msg.partition, msg.offset)
                 sends = [dead(event, "join_failed", f"{type(exc).__name__}: {exc}")]
-            await send(sends)
+            await send(sends, stage)
             yield event
 
     # -- 1. re-key escalations and CRM links onto the single resolver partition --------
@@ -202,36 +213,40 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
     @app.agent(pipeline.topic("mentions.escalated"), name="join-rekey")
     async def rekey(stream: Any) -> AsyncIterator[Any]:
         async for event in stream.events():
+            metrics.received.labels("join.rekey").inc()
             try:
                 data = orjson.loads(event.message.value)
                 contact = Contact.parse(data)
             except (orjson.JSONDecodeError, ContactError) as exc:
-                await send([dead(event, "invalid_escalation", str(exc))])
+                await send([dead(event, "invalid_escalation", str(exc))], "join.rekey")
             else:
                 key = (event.message.key or b"").decode("utf-8", "replace")
                 await send(
-                    [("resolve", key, {"type": "contact", "contact": contact_to_dict(contact)})]
+                    [("resolve", key, {"type": "contact", "contact": contact_to_dict(contact)})],
+                    "join.rekey",
                 )
             yield event
 
     @app.agent(pipeline.topic("identities"), name="join-links")
     async def links(stream: Any) -> AsyncIterator[Any]:
         async for event in stream.events():
+            metrics.received.labels("join.links").inc()
             msg = event.message
             if msg.value is None:
                 # A tombstone (erasure): keys stay linked; unlinking is a manual step.
                 log.warning("join: identities tombstone for %r ignored", msg.key)
+                metrics.dropped.labels("join.links", "tombstone").inc()
                 yield event
                 continue
             try:
                 data = orjson.loads(msg.value)
             except orjson.JSONDecodeError as exc:
-                await send([dead(event, "invalid_identity", f"not JSON: {exc}")])
+                await send([dead(event, "invalid_identity", f"not JSON: {exc}")], "join.links")
                 yield event
                 continue
             errors = schemas.validate("identity", data)
             if errors:
-                await send([dead(event, "invalid_identity", "; ".join(errors))])
+                await send([dead(event, "invalid_identity", "; ".join(errors))], "join.links")
             else:
                 at = _link_time(data, msg.timestamp)
                 await send(
@@ -242,11 +257,12 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
                             {
                                 "type": "link",
                                 "customer_id": str(data["customer_id"]),
-                                "keys": list(data["keys"]),
+                                "keys": normalize_keys(data["keys"]),
                                 "at": at,
                             },
                         )
-                    ]
+                    ],
+                    "join.links",
                 )
             yield event
 
@@ -265,7 +281,7 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
 
     @app.agent(resolve_topic, name="join-resolve")
     async def resolver(stream: Any) -> AsyncIterator[Any]:
-        async for event in run(stream.events(), identity, resolve_step):
+        async for event in run(stream.events(), identity, resolve_step, "join.resolve"):
             yield event
 
     # -- 3. cases per canonical customer -------------------------------------------------
@@ -285,7 +301,7 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
 
     @app.agent(contacts_topic, name="join-cases")
     async def cases(stream: Any) -> AsyncIterator[Any]:
-        async for event in run(stream.events(), case_state, case_step):
+        async for event in run(stream.events(), case_state, case_step, "join.cases"):
             yield event
 
     @app.timer(config.tick_s, name="join-idle-close")  # type: ignore[untyped-decorator]
@@ -351,10 +367,54 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
 
     @app.agent(owner_source, name="join-responses")
     async def responses(stream: Any) -> AsyncIterator[Any]:
-        async for event in run(stream.events(), owners, owner_step):
+        async for event in run(stream.events(), owners, owner_step, "join.responses"):
             yield event
 
     return JoinAgents(rekey, links, resolver, cases, responses, identity, case_state, owners, book)
+
+
+_COUNTERS: dict[int, dict[str, Counter]] = {}
+
+
+def join_counters(registry: CollectorRegistry | None = None) -> dict[str, Counter]:
+    """Join-specific counters (created once per registry); labels carry no personal data."""
+    registry = registry or REGISTRY
+    if id(registry) not in _COUNTERS:
+        _COUNTERS[id(registry)] = {
+            "changes": Counter(
+                "mentionflow_join_case_changes_total",
+                "Case versions published, by change (opened, contact_joined, merged, ...)",
+                ["change"],
+                registry=registry,
+            ),
+            "merges": Counter(
+                "mentionflow_join_merges_total",
+                "Case merges, by reason (shared_key, crm_link, probable_match)",
+                ["reason"],
+                registry=registry,
+            ),
+        }
+    return _COUNTERS[id(registry)]
+
+
+def _count(
+    metrics: StageMetrics, counters: dict[str, Counter], stage: str, topic: str, value: Any
+) -> None:
+    if topic == "deadletter" and isinstance(value, dict):
+        metrics.dead_lettered.labels(stage, str(value.get("error"))).inc()
+    elif topic == "cases" and isinstance(value, dict):
+        change = (value.get("change") or {}).get("type") or "unknown"
+        counters["changes"].labels(change).inc()
+        metrics.passed.labels(stage).inc()
+        if change == "merged":
+            counters["merges"].labels(str(value["change"].get("reason") or "unknown")).inc()
+        if change in ("opened", "contact_joined", "reopened"):
+            created = value["contacts"][-1]["created_at"] if value.get("contacts") else None
+            if created:
+                lag = time.time() - parse_ts(created).timestamp()
+                metrics.latency.labels(stage).observe(max(0.0, lag))
+    else:
+        metrics.passed.labels(stage).inc()
 
 
 def _link_time(data: dict[str, Any], kafka_s: float | None) -> float:

@@ -30,7 +30,7 @@ def run_bench(
     from pipeline.cases.contact import Contact
     from pipeline.cases.join import OfflineJoin
     from pipeline.cases.population import generate, pairwise_scores
-    from pipeline.commands.join import _normalise_keys
+    from pipeline.identity.keys import normalize_keys
 
     t0 = time.perf_counter()
     pop = generate(customers, multi_channel=multi_channel, seed=seed)
@@ -45,7 +45,7 @@ def run_bench(
     join.keep_events = False
     t1 = time.perf_counter()
     for link in pop.identities:
-        join.add_link(link["customer_id"], _normalise_keys(link["keys"]), 0.0)
+        join.add_link(link["customer_id"], normalize_keys(link["keys"]), 0.0)
     for contact in contacts:
         join.add_contact(contact)
     elapsed = time.perf_counter() - t1

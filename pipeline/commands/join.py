@@ -53,6 +53,7 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
 def _load_links(path: str, problems: list[str]) -> list[tuple[float | None, str, list[str]]]:
     import orjson
 
+    from pipeline.identity.keys import normalize_keys
     from pipeline.timeutil import parse_ts
 
     links: list[tuple[float | None, str, list[str]]] = []
@@ -84,26 +85,8 @@ def _load_links(path: str, problems: list[str]) -> list[tuple[float | None, str,
                 except (ValueError, TypeError) as exc:
                     problems.append(f"{where}: updated_at: {exc}")
                     continue
-            links.append((at, str(data["customer_id"]), _normalise_keys(keys)))
+            links.append((at, str(data["customer_id"]), normalize_keys(keys)))
     return links
-
-
-def _normalise_keys(keys: list[str]) -> list[str]:
-    from pipeline.identity.keys import email_key, phone_key
-
-    out: list[str] = []
-    for key in keys:
-        kind, _, value = key.partition(":")
-        kind = kind.strip().lower()
-        if kind == "email":
-            out.append(email_key(value) or f"email:{value.strip().lower()}")
-        elif kind == "phone":
-            out.append(phone_key(value) or f"phone:{value.strip()}")
-        elif kind in ("customer", "order", "ticket"):
-            out.append(f"{kind}:{value.strip().upper()}")
-        else:
-            out.append(f"{kind}:{value.strip()}")
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from pipeline.customer import normalize_email
 
-__all__ = ["KEY_KINDS", "email_key", "extract_keys", "phone_key", "text_keys"]
+__all__ = ["KEY_KINDS", "email_key", "extract_keys", "normalize_keys", "phone_key", "text_keys"]
 
 #: Kinds of keys produced from text; network ids use the source name as kind.
 KEY_KINDS = ("email", "phone", "customer", "order", "ticket")
@@ -136,3 +136,21 @@ def extract_keys(
 
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def normalize_keys(keys: Iterable[str], *, default_country: str = "49") -> list[str]:
+    """CRM keys in the form :func:`extract_keys` produces (``email:A@B.de`` = ``email:a@b.de``,
+    ``phone:030 123456`` = ``phone:+4930123456``, ``order:a-1`` = ``order:A-1``)."""
+    out: list[str] = []
+    for key in keys:
+        kind, _, value = key.partition(":")
+        kind, value = kind.strip().lower(), value.strip()
+        if kind == "email":
+            out.append(email_key(value) or f"email:{value.lower()}")
+        elif kind == "phone":
+            out.append(phone_key(value, default_country=default_country) or f"phone:{value}")
+        elif kind in ("customer", "order", "ticket"):
+            out.append(f"{kind}:{value.upper()}")
+        else:
+            out.append(f"{kind}:{value}")
+    return _unique(out)

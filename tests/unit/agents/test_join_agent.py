@@ -116,12 +116,20 @@ def escalation(
     }
 
 
+def sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_crm_linked_email_and_tweet_make_one_case() -> None:
+    opened = sample("mentionflow_join_case_changes_total", change="opened")
+    received = sample("mentionflow_stage_received_total", stage="join.rekey")
     async with Harness() as h:
         await h.put(
             "identities",
             "C1",
-            {"schema_version": 1, "customer_id": "C1", "keys": ["email:anna@x.de", "twitter:42"]},
+            {"schema_version": 1, "customer_id": "C1", "keys": ["email:Anna@X.de", "twitter:42"]},
         )
         await h.put(
             "mentions.escalated",
@@ -149,6 +157,8 @@ async def test_crm_linked_email_and_tweet_make_one_case() -> None:
         assert [c["mention_id"] for c in case["contacts"]] == ["email:1", "twitter:2"]
         for event in h.events():
             assert schemas.validate("case", event) == []
+    assert sample("mentionflow_join_case_changes_total", change="opened") == opened + 1
+    assert sample("mentionflow_stage_received_total", stage="join.rekey") == received + 2
 
 
 async def test_late_link_merges_through_handover_and_response_is_routed() -> None:

@@ -77,3 +77,23 @@ def test_email_source_uses_address_not_author_id() -> None:
         source="email", author_id="<msgid>", handle=None, email="a@b.de", texts=("Subject",)
     )
     assert keys == ["email:a@b.de"]
+
+
+def test_crm_keys_normalised_like_extracted_ones() -> None:
+    from pipeline.identity.keys import normalize_keys
+
+    assert normalize_keys(
+        [
+            "Email: Anna+x@Example.DE",
+            "phone:030 123456",
+            "order:a-1234",
+            "twitter:42",
+            "email:a@b.de",
+        ]
+    ) == [
+        "email:anna@example.de",
+        "phone:+4930123456",
+        "order:A-1234",
+        "twitter:42",
+        "email:a@b.de",
+    ]
