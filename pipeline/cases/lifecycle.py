@@ -135,12 +135,26 @@ class CaseBook:
         at = contact.created_at.timestamp()
         case = state["current"]
         evidence = _evidence_of(message, contact.mention_id)
-        if case is not None and case["status"] in ACTIVE and self._joins(case, at):
+        # A contact written before an idle close (closing time = last activity + window)
+        # arrived late: the case was closed too early, so it reopens. Arrival order then
+        # does not decide which case a contact joins.
+        closed_early = (
+            case is not None
+            and case["status"] == "closed"
+            and case.get("closed_at") is not None
+            and at < parse_ts(case["closed_at"]).timestamp()
+        )
+        if (
+            case is not None
+            and (case["status"] in ACTIVE or closed_early)
+            and self._joins(case, at)
+        ):
             change: dict[str, Any] = {"type": "contact_joined", "mention_id": contact.mention_id}
-            if case["status"] == "resolved":
+            if case["status"] in ("resolved", "closed"):
                 change = {"type": "reopened", "mention_id": contact.mention_id}
                 case["reopened"] = int(case.get("reopened", 0)) + 1
                 case["resolved_at"] = None
+                case["closed_at"] = None
             if not contact.is_brand:
                 case["status"] = "open"
             case["contacts"] = _sorted_contacts([*case["contacts"], contact.entry()])

@@ -20,6 +20,9 @@ from schemas import validate
 from tests.support.kafka import consume_until, produce, wait_consumed
 
 CUSTOMERS = 24
+# The contacts are from March 2026: with the wall-clock idle-close timer running, their
+# cases would close before the late CRM links arrive, and closed cases are not merged.
+NO_TICKS = {"MENTIONFLOW_JOIN_TICK_SECONDS": "3600"}
 
 
 def escalation(mid: str, source: str, at: str, text: str, author: dict[str, Any]) -> bytes:
@@ -134,7 +137,7 @@ def one_case_per_customer(records: list[Any], truth: dict[str, int]) -> bool:
 def test_two_workers_four_partitions_one_case_per_customer(settings: Settings, make_worker) -> None:  # type: ignore[no-untyped-def]
     assert settings.partitions >= 4
     links, contacts, late, truth = population()
-    first, second = make_worker(), make_worker()
+    first, second = make_worker(**NO_TICKS), make_worker(**NO_TICKS)
     first.start()
     second.start()
     first.wait_ready()
@@ -182,7 +185,7 @@ def test_killed_worker_and_rebalance_still_one_case_per_customer(
     """First contacts, SIGKILL one worker, start another, second contacts and late links:
     state moves with the partitions (changelogs) and no customer gets a second case."""
     links, contacts, late, truth = population()
-    first, second = make_worker(), make_worker()
+    first, second = make_worker(**NO_TICKS), make_worker(**NO_TICKS)
     first.start()
     second.start()
     first.wait_ready()
@@ -196,7 +199,7 @@ def test_killed_worker_and_rebalance_still_one_case_per_customer(
     assert len(live_cases(opened)) == CUSTOMERS, first.tail() + second.tail()
 
     second.kill()
-    third = make_worker()
+    third = make_worker(**NO_TICKS)
     third.start()
     third.wait_ready()
     asyncio.run(produce(settings, "mentions.escalated", tweets))
@@ -211,3 +214,31 @@ def test_killed_worker_and_rebalance_still_one_case_per_customer(
     assert sorted(seen) == sorted(truth)
     assert first.stop() == 0, first.tail()
     assert third.stop() == 0, third.tail()
+
+
+def test_idle_close_timer_closes_and_a_late_earlier_contact_reopens(
+    settings: Settings,
+    make_worker,  # type: ignore[no-untyped-def]
+) -> None:
+    worker = make_worker(MENTIONFLOW_JOIN_TICK_SECONDS="1")
+    worker.start()
+    worker.wait_ready()
+    first = escalation("email:old1", "email", "2026-03-01T09:00:00Z", "x", {"email": "o@x.de"})
+    asyncio.run(produce(settings, "mentions.escalated", [(b"email:o@x.de", first)]))
+
+    def changes(records: list[Any]) -> list[str]:
+        return [orjson.loads(r.value)["change"]["type"] for r in records]
+
+    closed = asyncio.run(
+        consume_until(settings, "cases", lambda rs: "closed" in changes(rs), timeout_s=60)
+    )
+    assert changes(closed) == ["opened", "closed"], worker.tail()
+    assert orjson.loads(closed[-1].value)["closed_at"] == "2026-03-04T09:00:00.000Z"
+    late = escalation("email:old2", "email", "2026-03-01T12:00:00Z", "y", {"email": "o@x.de"})
+    asyncio.run(produce(settings, "mentions.escalated", [(b"email:o@x.de", late)]))
+    records = asyncio.run(
+        consume_until(settings, "cases", lambda rs: "reopened" in changes(rs), timeout_s=60)
+    )
+    assert changes(records)[:3] == ["opened", "closed", "reopened"], worker.tail()
+    assert len({orjson.loads(r.value)["case_id"] for r in records}) == 1
+    assert worker.stop() == 0, worker.tail()

@@ -227,3 +227,23 @@ def test_escalation_record_is_understood() -> None:
     assert contact.category == "outage"
     assert contact.kind == "reply"
     assert contact.keys() == ["twitter:9", "ticket:4711"]
+
+
+def test_late_contact_written_before_idle_close_reopens_the_case() -> None:
+    book = CaseBook(CasePolicy(join_window_s=72 * H, close_after_s=72 * H))
+    state, fx = book.handle(None, contact_msg("c", "e:1", "2026-01-01T00:00:00Z"))
+    opened = fx.cases[-1]["case_id"]
+    # The idle-close timer (wall clock) closes it...
+    state, fx = book.handle(state, {"type": "tick", "customer": "c", "now": "2026-02-01T00:00:00Z"})
+    assert fx.cases[-1]["status"] == "closed"
+    # ...then a contact from 2026-01-01T05:00 (written before the close) arrives late.
+    state, fx = book.handle(state, contact_msg("c", "e:2", "2026-01-01T05:00:00Z"))
+    case = fx.cases[-1]
+    assert case["case_id"] == opened
+    assert case["status"] == "open"
+    assert case["change"]["type"] == "reopened"
+    assert case["closed_at"] is None
+    # A contact after the closing time opens a new case.
+    state, fx = book.handle(state, {"type": "tick", "customer": "c", "now": "2026-02-01T00:00:00Z"})
+    state, fx = book.handle(state, contact_msg("c", "e:3", "2026-01-20T00:00:00Z"))
+    assert fx.cases[-1]["case_id"] == case_id_for("e:3")
