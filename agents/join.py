@@ -270,7 +270,11 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
 
     def resolve_step(event: Any, view: Overlay) -> list[Send]:
         graph = IdentityGraph(
-            Prefixed(view, "k:"), Prefixed(view, "c:"), Prefixed(view, "b:"), config.match
+            keys=Prefixed(view, "k:"),
+            customers=Prefixed(view, "c:"),
+            blocks=Prefixed(view, "b:"),
+            terms=Prefixed(view, "t:"),
+            policy=config.match,
         )
         data = orjson.loads(event.message.value)
         if data.get("type") == "link":

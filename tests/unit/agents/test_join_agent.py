@@ -272,3 +272,37 @@ def test_join_config_errors_name_the_variable() -> None:
         JoinConfig(env={"MENTIONFLOW_JOIN_WINDOW_HOURS": "soon"})
     with pytest.raises(ConfigError, match="MENTIONFLOW_JOIN_MERGE_THRESHOLD"):
         JoinConfig(env={"MENTIONFLOW_JOIN_MERGE_THRESHOLD": "3"})
+
+
+async def test_agents_and_offline_join_make_the_same_cases() -> None:
+    """Same domain logic: a generated population through the agents (tables, journals,
+    internal topics) and through ``OfflineJoin`` gives the same cases."""
+    from pipeline.cases.contact import Contact
+    from pipeline.cases.join import OfflineJoin
+    from pipeline.cases.population import generate
+    from pipeline.identity.keys import normalize_keys
+
+    pop = generate(150, multi_channel=0.5, seed=4)
+    offline = OfflineJoin()
+    for link in pop.identities:
+        offline.add_link(link["customer_id"], normalize_keys(link["keys"]), 0.0)
+    for mention in pop.mentions:
+        offline.add_contact(Contact.parse(mention))
+    expected = {
+        c["case_id"]: sorted(x["mention_id"] for x in c["contacts"]) for c in offline.final_cases()
+    }
+    async with Harness() as h:
+        for link in pop.identities:
+            await h.put(
+                "identities",
+                link["customer_id"],
+                {"schema_version": 1, **link, "updated_at": "1970-01-01T00:00:00Z"},
+            )
+        for mention in pop.mentions:
+            await h.put("mentions.escalated", "k", mention)
+        got = {cid: sorted(x["mention_id"] for x in c["contacts"]) for cid, c in h.cases().items()}
+        # The resolver keeps its word statistics in its table, like the offline graph.
+        stored = {k[2:]: v for k, v in h.join.identity.items() if k.startswith("t:")}
+        assert stored == dict(offline.graph.terms)
+    assert got == expected
+    assert len({cid for cid, c in got.items() if len(c) > 1}) > 10
