@@ -1,0 +1,231 @@
+"""The SLA clock agent: ``cases`` + ``responses`` -> per-case clock state -> ``alerts``.
+
+State: the changelog-backed table ``sla-clocks`` (case id -> :class:`CaseState` JSON), so
+clocks and the ids of emitted alerts survive restarts and move with their partition.
+
+Timing: a deadline heap holds the next due instant of every case on the partitions this
+worker *actively* owns (``app.assignor.assigned_actives()``; standby replicas hold table
+copies and timers run on every worker, so both are filtered). A timer (every
+``TICK_INTERVAL_S``) pops due cases and sends a tick record, keyed by case id, to the
+internal topic ``<app id>-sla-ticks`` on the case's partition; the tick agent (the active
+owner of that partition) emits the due alerts and writes the state. Table writes need a
+stream event, and routing ticks through a partition serialises them with the case updates.
+After a rebalance or restart the heap is rebuilt from the table, so breaches that fell due
+while no worker owned the partition are emitted once, right after recovery.
+
+Exactly once per case x clock x stage: an alert is sent, then its id is written into the
+state. A crash between the two redelivers the input and re-sends the *same* alert id (the
+alerts topic is keyed by alert id, consumers upsert); nothing is lost.
+
+Volume spikes are not computed here: see ``pipeline.sla.spikes`` (reads escalations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from pipeline.app import Pipeline
+from pipeline.deadletter import DeadLetter
+from pipeline.sla.alerts import collect
+from pipeline.sla.clock import CaseError, CaseState, apply_case, apply_response, next_deadline
+from pipeline.sla.policy import PolicySet, load_policies
+from pipeline.sla.schedule import DeadlineHeap
+from pipeline.timeutil import format_ts, utc_now
+
+__all__ = ["install", "SlaService", "TICK_INTERVAL_S", "POLICIES_ENV"]
+
+log = logging.getLogger(__name__)
+
+TICK_INTERVAL_S = 0.2
+POLICIES_ENV = "MENTIONFLOW_SLA_POLICIES"
+STAGE = "sla"
+
+Sender = Callable[[bytes, bytes, int | None], Awaitable[Any]]
+
+
+class SlaService:
+    """The SLA stage's state and handlers; the Faust agents are thin loops over it."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        policies: PolicySet,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        tick_interval: float = TICK_INTERVAL_S,
+    ) -> None:
+        app, settings = pipeline.app, pipeline.settings
+        self.app = app
+        self.policies = policies
+        self.clock = clock
+        self.cases_topic = pipeline.topic("cases")
+        self.responses_topic = pipeline.topic("responses")
+        self.alerts_topic = pipeline.topic("alerts")
+        self.deadletter_topic = pipeline.topic("mentions.deadletter")
+        self.ticks_topic = app.topic(
+            f"{settings.app_id}-sla-ticks",
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            partitions=settings.partitions, replicas=settings.replication, internal=True,
+        )
+        self.table = app.Table(
+            "sla-clocks", default=None, key_type=bytes, value_type=bytes,
+            partitions=settings.partitions,
+        )
+        self.heap = DeadlineHeap()
+        self.partition_of: dict[str, int | None] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._actives: frozenset[int] | None = None
+        self.send_alert: Sender = self._send_alert
+        self.send_tick: Sender = self._send_tick
+        self.send_deadletter: Callable[[DeadLetter], Awaitable[Any]] = self._send_deadletter
+
+        @app.agent(self.cases_topic, name="sla-cases")
+        async def sla_cases(stream: Any) -> None:
+            async for event in stream.events():
+                await self.handle("case", event.key, event.value, event.message.partition)
+
+        @app.agent(self.responses_topic, name="sla-responses")
+        async def sla_responses(stream: Any) -> None:
+            async for event in stream.events():
+                await self.handle("response", event.key, event.value, event.message.partition)
+
+        @app.agent(self.ticks_topic, name="sla-ticks")
+        async def sla_ticks(stream: Any) -> None:
+            async for event in stream.events():
+                await self.handle("tick", event.key, event.value, event.message.partition)
+
+        @app.timer(interval=tick_interval, name="sla-timer")
+        async def sla_timer() -> None:
+            await self.tick()
+
+        self.cases_agent, self.responses_agent, self.ticks_agent = sla_cases, sla_responses, sla_ticks
+
+    # -- I/O (replaceable in tests) -----------------------------------------------------
+
+    async def _send_alert(self, key: bytes, value: bytes, partition: int | None) -> None:
+        await self.alerts_topic.send(key=key, value=value)
+
+    async def _send_tick(self, key: bytes, value: bytes, partition: int | None) -> None:
+        await self.ticks_topic.send(key=key, value=value, partition=partition)
+
+    async def _send_deadletter(self, letter: DeadLetter) -> None:
+        await self.deadletter_topic.send(key=letter.key, value=letter.to_json())
+
+    # -- handlers -------------------------------------------------------------------------
+
+    def load(self, case_id: str) -> CaseState | None:
+        raw = self.table.get(case_id.encode())
+        return CaseState.from_dict(orjson.loads(raw)) if raw else None
+
+    async def handle(self, kind: str, key: bytes | None, value: bytes | None, partition: int | None) -> None:
+        """Apply one record (``case``, ``response`` or ``tick``), emit what is due, persist."""
+        payload = value or b""
+        try:
+            record = orjson.loads(payload)
+            if not isinstance(record, dict):
+                raise CaseError("expected a JSON object")
+            case_id = record.get("case_id")
+            if not isinstance(case_id, str) or not case_id:
+                raise CaseError(f"case_id: expected a non-empty string, got {case_id!r}")
+        except (orjson.JSONDecodeError, CaseError) as exc:
+            await self._dead(kind, payload, key, partition, str(exc))
+            return
+        lock = self._locks.setdefault(case_id, asyncio.Lock())
+        async with lock:
+            try:
+                state = self.load(case_id)
+                if kind == "case":
+                    state = apply_case(state, record)
+                elif kind == "response":
+                    state = apply_response(state, record)
+                elif state is None:
+                    return  # a tick for a case this table no longer holds
+            except CaseError as exc:
+                await self._dead(kind, payload, key, partition, str(exc))
+                return
+            if partition is not None:
+                state.partition = partition
+            alerts = collect(state, self.policies, self.clock())
+            for alert in alerts:
+                await self.send_alert(alert["alert_id"].encode(), orjson.dumps(alert), None)
+            self.table[case_id.encode()] = orjson.dumps(state.to_dict())
+            self.partition_of[case_id] = state.partition
+            self.heap.schedule(case_id, next_deadline(state, self.policies))
+        if not lock.locked() and self._locks.get(case_id) is lock:
+            del self._locks[case_id]
+
+    async def _dead(self, kind: str, payload: bytes, key: bytes | None, partition: int | None,
+                    reason: str) -> None:
+        topic = self.cases_topic if kind == "case" else self.responses_topic
+        letter = DeadLetter.of(f"{STAGE}.{kind}", "invalid_record", reason, payload, key=key,
+                               topic=topic.get_topic_name() if kind != "tick" else None,
+                               partition=partition)
+        log.warning("sla: dead letter %s: %s", letter.id, reason)
+        await self.send_deadletter(letter)
+
+    # -- timer ----------------------------------------------------------------------------
+
+    def active_partitions(self) -> frozenset[int] | None:
+        """Partitions of ``cases`` this worker actively owns; ``None`` while rebalancing."""
+        app = self.app
+        if getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False):
+            return None
+        name = self.cases_topic.get_topic_name()
+        return frozenset(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name)
+
+    def rebuild(self, actives: frozenset[int]) -> int:
+        """Refill the heap from the table for the cases on ``actives``; returns the count."""
+        self.heap.clear()
+        self.partition_of.clear()
+        count = 0
+        for raw_key, raw in list(self.table.items()):
+            if not raw:
+                continue
+            state = CaseState.from_dict(orjson.loads(raw))
+            if state.partition not in actives:
+                continue
+            self.partition_of[state.case_id] = state.partition
+            self.heap.schedule(state.case_id, next_deadline(state, self.policies))
+            count += 1
+        return count
+
+    async def tick(self, actives: frozenset[int] | None = None) -> int:
+        """Send a tick for every due case on an actively owned partition; returns the count."""
+        if actives is None:
+            actives = self.active_partitions()
+            if actives is None:
+                return 0
+        if actives != self._actives:
+            self._actives = actives
+            rebuilt = self.rebuild(actives)
+            log.info("sla: active partitions %s, %d cases scheduled", sorted(actives), rebuilt)
+        now = self.clock()
+        sent = 0
+        for case_id in list(self.heap.pop_due(now)):
+            partition = self.partition_of.get(case_id)
+            if partition not in actives:
+                continue
+            tick = orjson.dumps({"case_id": case_id, "due": format_ts(now)})
+            await self.send_tick(case_id.encode(), tick, partition)
+            sent += 1
+        return sent
+
+
+def install(pipeline: Pipeline, *, clock: Callable[[], datetime] = utc_now,
+            policies: PolicySet | None = None) -> SlaService:
+    """Declare the SLA table, topics, agents and timer on ``pipeline.app``.
+
+    Policies come from the YAML file named by ``MENTIONFLOW_SLA_POLICIES`` (built-in
+    defaults without it); a bad file raises :class:`pipeline.config.ConfigError` at start-up.
+    """
+    if policies is None:
+        path = os.environ.get(POLICIES_ENV)
+        policies = load_policies(path) if path else PolicySet()
+    return SlaService(pipeline, policies, clock=clock)
