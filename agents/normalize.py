@@ -13,14 +13,14 @@ import logging
 from datetime import datetime
 
 import faust
-from pipeline.brand import BrandAccounts
-from pipeline.normalize import NormalizeError, normalize
 
 from pipeline.app import Pipeline
+from pipeline.brand import BrandAccounts
 from pipeline.deadletter import DeadLetter
 from pipeline.envelope import EnvelopeError, RawEnvelope
 from pipeline.mention import Mention
 from pipeline.metrics import stage_metrics
+from pipeline.normalize import NormalizeError, normalize
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 

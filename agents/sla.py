@@ -39,7 +39,7 @@ from pipeline.sla.policy import PolicySet, load_policies
 from pipeline.sla.schedule import DeadlineHeap
 from pipeline.timeutil import format_ts, utc_now
 
-__all__ = ["install", "SlaService", "TICK_INTERVAL_S", "POLICIES_ENV"]
+__all__ = ["POLICIES_ENV", "TICK_INTERVAL_S", "SlaService", "install"]
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,19 @@ class SlaService:
         self.deadletter_topic = pipeline.topic("mentions.deadletter")
         self.ticks_topic = app.topic(
             f"{settings.app_id}-sla-ticks",
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-            partitions=settings.partitions, replicas=settings.replication, internal=True,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+            replicas=settings.replication,
+            internal=True,
         )
         self.table = app.Table(
-            "sla-clocks", default=None, key_type=bytes, value_type=bytes,
+            "sla-clocks",
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
             partitions=settings.partitions,
         )
         self.heap = DeadlineHeap()
@@ -101,11 +109,15 @@ class SlaService:
             async for event in stream.events():
                 await self.handle("tick", event.key, event.value, event.message.partition)
 
-        @app.timer(interval=tick_interval, name="sla-timer")
+        @app.timer(interval=tick_interval, name="sla-timer")  # type: ignore[untyped-decorator]
         async def sla_timer() -> None:
             await self.tick()
 
-        self.cases_agent, self.responses_agent, self.ticks_agent = sla_cases, sla_responses, sla_ticks
+        self.cases_agent, self.responses_agent, self.ticks_agent = (
+            sla_cases,
+            sla_responses,
+            sla_ticks,
+        )
 
     # -- I/O (replaceable in tests) -----------------------------------------------------
 
@@ -124,7 +136,9 @@ class SlaService:
         raw = self.table.get(case_id.encode())
         return CaseState.from_dict(orjson.loads(raw)) if raw else None
 
-    async def handle(self, kind: str, key: bytes | None, value: bytes | None, partition: int | None) -> None:
+    async def handle(
+        self, kind: str, key: bytes | None, value: bytes | None, partition: int | None
+    ) -> None:
         """Apply one record (``case``, ``response`` or ``tick``), emit what is due, persist."""
         payload = value or b""
         try:
@@ -161,12 +175,19 @@ class SlaService:
         if not lock.locked() and self._locks.get(case_id) is lock:
             del self._locks[case_id]
 
-    async def _dead(self, kind: str, payload: bytes, key: bytes | None, partition: int | None,
-                    reason: str) -> None:
+    async def _dead(
+        self, kind: str, payload: bytes, key: bytes | None, partition: int | None, reason: str
+    ) -> None:
         topic = self.cases_topic if kind == "case" else self.responses_topic
-        letter = DeadLetter.of(f"{STAGE}.{kind}", "invalid_record", reason, payload, key=key,
-                               topic=topic.get_topic_name() if kind != "tick" else None,
-                               partition=partition)
+        letter = DeadLetter.of(
+            f"{STAGE}.{kind}",
+            "invalid_record",
+            reason,
+            payload,
+            key=key,
+            topic=topic.get_topic_name() if kind != "tick" else None,
+            partition=partition,
+        )
         log.warning("sla: dead letter %s: %s", letter.id, reason)
         await self.send_deadletter(letter)
 
@@ -185,7 +206,7 @@ class SlaService:
         self.heap.clear()
         self.partition_of.clear()
         count = 0
-        for raw_key, raw in list(self.table.items()):
+        for _raw_key, raw in list(self.table.items()):
             if not raw:
                 continue
             state = CaseState.from_dict(orjson.loads(raw))
@@ -218,8 +239,12 @@ class SlaService:
         return sent
 
 
-def install(pipeline: Pipeline, *, clock: Callable[[], datetime] = utc_now,
-            policies: PolicySet | None = None) -> SlaService:
+def install(
+    pipeline: Pipeline,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    policies: PolicySet | None = None,
+) -> SlaService:
     """Declare the SLA table, topics, agents and timer on ``pipeline.app``.
 
     Policies come from the YAML file named by ``MENTIONFLOW_SLA_POLICIES`` (built-in

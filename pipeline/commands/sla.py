@@ -18,10 +18,18 @@ HELP = "SLA backtest: the alerts these policies would raise for given cases and 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policies", required=True, type=Path, help="SLA policy YAML")
-    parser.add_argument("--cases", required=True, type=Path,
-                        help='JSONL: {"case_id","priority","channel","queue"?,"contacts":[...]}')
-    parser.add_argument("--responses", type=Path, help='JSONL: {"case_id","responded_at","channel"?}')
-    parser.add_argument("--until", help="ISO-8601 instant; default: until every open clock breached")
+    parser.add_argument(
+        "--cases",
+        required=True,
+        type=Path,
+        help='JSONL: {"case_id","priority","channel","queue"?,"contacts":[...]}',
+    )
+    parser.add_argument(
+        "--responses", type=Path, help='JSONL: {"case_id","responded_at","channel"?}'
+    )
+    parser.add_argument(
+        "--until", help="ISO-8601 instant; default: until every open clock breached"
+    )
     parser.add_argument("--output", default="-", help="output JSONL file, '-' for stdout (default)")
 
 
@@ -62,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             until = parse_ts(args.until)
         except ValueError:
-            print(f"mentionflow sla: --until: expected ISO-8601 with zone, got {args.until!r}",
-                  file=sys.stderr)
+            print(
+                f"mentionflow sla: --until: expected ISO-8601 with zone, got {args.until!r}",
+                file=sys.stderr,
+            )
             return 2
     errors: list[str] = []
     cases = []

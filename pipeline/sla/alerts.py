@@ -70,12 +70,14 @@ def stage_alert(state: CaseState, policy: Policy, due: StageDue, now: datetime) 
     posts = []
     for mention_id in clock.posts[:MAX_POSTS]:
         contact = state.contacts.get(mention_id)
-        posts.append({
-            "mention_id": mention_id,
-            "url": contact.url if contact else None,
-            "source": contact.source if contact else None,
-            "created_at": format_ts(contact.created_at) if contact else None,
-        })
+        posts.append(
+            {
+                "mention_id": mention_id,
+                "url": contact.url if contact else None,
+                "source": contact.source if contact else None,
+                "created_at": format_ts(contact.created_at) if contact else None,
+            }
+        )
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "alert_id": alert_key(state.case_id, clock.id, due.stage),
@@ -104,22 +106,28 @@ def stage_alert(state: CaseState, policy: Policy, due: StageDue, now: datetime) 
         record["breach_seconds"] = round(max(elapsed - target, 0.0), 3)
     if due.stage == "responded" and clock.stopped_at is not None:
         breached = breach_at is not None and clock.stopped_at > breach_at
-        record.update({
-            "responded_at": format_ts(clock.stopped_at),
-            "response_channel": clock.stop_channel,
-            "response_kind": clock.stop_kind,
-            "time_to_response_seconds": round(elapsed, 3),
-            "time_to_response_wall_seconds": (clock.stopped_at - clock.started_at).total_seconds(),
-            "breached": breached,
-            "breach_seconds": round(calendar.elapsed(breach_at, clock.stopped_at), 3)
-            if breached and breach_at else 0.0,
-        })
+        record.update(
+            {
+                "responded_at": format_ts(clock.stopped_at),
+                "response_channel": clock.stop_channel,
+                "response_kind": clock.stop_kind,
+                "time_to_response_seconds": round(elapsed, 3),
+                "time_to_response_wall_seconds": (
+                    clock.stopped_at - clock.started_at
+                ).total_seconds(),
+                "breached": breached,
+                "breach_seconds": round(calendar.elapsed(breach_at, clock.stopped_at), 3)
+                if breached and breach_at
+                else 0.0,
+            }
+        )
     return record
 
 
-def collect_all(states: list[CaseState], policies: PolicySet, now: datetime) -> list[dict[str, Any]]:
+def collect_all(
+    states: list[CaseState], policies: PolicySet, now: datetime
+) -> list[dict[str, Any]]:
     """:func:`collect` over many cases, merged in deadline order."""
     out = [a for s in states for a in collect(s, policies, now)]
     out.sort(key=lambda a: (a["due_at"], a["case_id"], a["alert_id"]))
     return out
-

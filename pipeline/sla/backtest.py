@@ -21,7 +21,7 @@ from pipeline.sla.policy import PolicySet
 from pipeline.sla.schedule import DeadlineHeap
 from pipeline.timeutil import parse_ts
 
-__all__ = ["Replay", "replay", "case_versions"]
+__all__ = ["Replay", "case_versions", "replay"]
 
 
 def case_versions(case: Mapping[str, Any]) -> list[tuple[datetime, dict[str, Any]]]:
@@ -36,8 +36,10 @@ def case_versions(case: Mapping[str, Any]) -> list[tuple[datetime, dict[str, Any
         try:
             timed.append((parse_ts(contact.get("created_at")), contact))  # type: ignore[arg-type]
         except (ValueError, TypeError):
-            raise CaseError(f"contacts[{i}].created_at: expected an ISO-8601 timestamp with zone, "
-                            f"got {contact.get('created_at')!r}") from None
+            raise CaseError(
+                f"contacts[{i}].created_at: expected an ISO-8601 timestamp with zone, "
+                f"got {contact.get('created_at')!r}"
+            ) from None
     timed.sort(key=lambda tc: tc[0])
     out = []
     for n in range(1, len(timed) + 1):
@@ -121,8 +123,10 @@ def replay(
         try:
             at = parse_ts(response.get("responded_at"))  # type: ignore[arg-type]
         except (ValueError, TypeError):
-            raise CaseError(f"responded_at: expected an ISO-8601 timestamp with zone, "
-                            f"got {response.get('responded_at')!r}") from None
+            raise CaseError(
+                f"responded_at: expected an ISO-8601 timestamp with zone, "
+                f"got {response.get('responded_at')!r}"
+            ) from None
         events.append((at, 1, seq, "response", response))
         seq += 1
     events.sort(key=lambda e: e[:3])

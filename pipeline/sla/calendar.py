@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.config import ConfigError
 
-__all__ = ["Period", "Calendar", "ALWAYS", "parse_period", "parse_ical_holidays", "load_zone"]
+__all__ = ["ALWAYS", "Calendar", "Period", "load_zone", "parse_ical_holidays", "parse_period"]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: A calendar with opening hours must open at least once in this many days (guards loops).
@@ -125,7 +125,7 @@ class Calendar:
             end = _local(end_day, period.end, self.zone)
             if end > start:
                 out.append((start, end))
-        return tuple(out)
+        return tuple(sorted(out))
 
     def intervals(self, since: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Open intervals (UTC, merged, ascending) that end after ``since``, clipped to it.
@@ -145,7 +145,9 @@ class Calendar:
             spans = self._day_intervals(day)
             closed_days = 0 if spans else closed_days + 1
             if closed_days > MAX_CLOSED_DAYS:
-                raise ValueError(f"calendar {self.name!r} is closed for over {MAX_CLOSED_DAYS} days")
+                raise ValueError(
+                    f"calendar {self.name!r} is closed for over {MAX_CLOSED_DAYS} days"
+                )
             for start, end in spans:
                 if end <= since:
                     continue
@@ -251,7 +253,11 @@ def parse_ical_holidays(path: str | Path, years: Iterable[int] | None = None) ->
         raise ConfigError(file, "", f"a readable iCalendar file ({exc.strerror or exc})") from None
     if "BEGIN:VCALENDAR" not in text:
         raise ConfigError(file, "", "an iCalendar file starting with BEGIN:VCALENDAR")
-    span = list(years) if years is not None else list(range(date.today().year - 5, date.today().year + 6))
+    span = (
+        list(years)
+        if years is not None
+        else list(range(date.today().year - 5, date.today().year + 6))
+    )
     found: set[date] = set()
     event: dict[str, tuple[int, str]] | None = None
     for number, line in _unfold(text):
@@ -276,14 +282,18 @@ def _expand_event(file: Path, event: dict[str, tuple[int, str]], years: list[int
         first = _ical_date(raw_start)
         last = _ical_date(event["DTEND"][1]) - timedelta(days=1) if "DTEND" in event else first
     except (ValueError, IndexError):
-        raise ConfigError(file, f"line {line}", "DTSTART/DTEND dates like 20261225", raw_start) from None
+        raise ConfigError(
+            file, f"line {line}", "DTSTART/DTEND dates like 20261225", raw_start
+        ) from None
     length = max((last - first).days, 0)
     starts = [first]
     if "RRULE" in event:
         rule_line, rule = event["RRULE"]
         parts = dict(p.split("=", 1) for p in rule.strip().split(";") if "=" in p)
         if parts.get("FREQ", "").upper() != "YEARLY" or set(parts) - {"FREQ", "COUNT", "UNTIL"}:
-            raise ConfigError(file, f"line {rule_line}", "RRULE:FREQ=YEARLY (with COUNT or UNTIL)", rule)
+            raise ConfigError(
+                file, f"line {rule_line}", "RRULE:FREQ=YEARLY (with COUNT or UNTIL)", rule
+            )
         count = int(parts["COUNT"]) if "COUNT" in parts else None
         until = _ical_date(parts["UNTIL"]) if "UNTIL" in parts else None
         starts = []

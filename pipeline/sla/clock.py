@@ -42,15 +42,15 @@ __all__ = [
     "Contact",
     "Fact",
     "StageDue",
+    "alert_key",
     "apply_case",
     "apply_response",
-    "derive_clocks",
-    "pending_stages",
-    "next_deadline",
-    "stage_name",
-    "reach",
-    "alert_key",
     "business_used",
+    "derive_clocks",
+    "next_deadline",
+    "pending_stages",
+    "reach",
+    "stage_name",
 ]
 
 #: Facts kept per case; the oldest go first (a case with more contacts is pathological).
@@ -59,8 +59,15 @@ TERMINAL = ("merged",)
 RESOLVED = ("resolved", "closed")
 ANSWERS = ("reply", "pending_customer")
 # Order of facts at the same instant: the customer's post first, then answers, then status.
-_RANK = {"contact": 0, "reply": 1, "pending_customer": 1, "resolved": 2, "closed": 2,
-         "reopened": 3, "merged": 4}
+_RANK = {
+    "contact": 0,
+    "reply": 1,
+    "pending_customer": 1,
+    "resolved": 2,
+    "closed": 2,
+    "reopened": 3,
+    "merged": 4,
+}
 
 
 class CaseError(ValueError):
@@ -158,7 +165,8 @@ class CaseState:
             "status": self.status,
             "version": self.version,
             "contacts": [
-                [c.mention_id, format_ts(c.created_at), c.source, c.url] for c in self.contacts.values()
+                [c.mention_id, format_ts(c.created_at), c.source, c.url]
+                for c in self.contacts.values()
             ],
             "facts": [[format_ts(f.at), f.kind, f.ref, f.channel] for f in self.facts],
             "emitted": sorted(self.emitted),
@@ -196,7 +204,9 @@ def _ts(record: Mapping[str, Any], key: str, where: str) -> datetime:
     try:
         return parse_ts(value)  # type: ignore[arg-type]
     except (ValueError, TypeError):
-        raise CaseError(f"{where}.{key}: expected an ISO-8601 timestamp with zone, got {value!r}") from None
+        raise CaseError(
+            f"{where}.{key}: expected an ISO-8601 timestamp with zone, got {value!r}"
+        ) from None
 
 
 def apply_case(state: CaseState | None, case: Mapping[str, Any]) -> CaseState:
@@ -252,7 +262,9 @@ def apply_case(state: CaseState | None, case: Mapping[str, Any]) -> CaseState:
         elif isinstance(case.get("channel"), str) and case["channel"] not in state.channels:
             state.channels = [*state.channels, case["channel"]]
         first_source = next((c.source for c in _sorted_contacts(state)), None)
-        state.channel = case.get("channel") or first_source or (state.channels or [None])[0]
+        state.channel = (
+            case.get("channel") or first_source or (state.channels[0] if state.channels else None)
+        )
         if "queue" in case:
             state.queue = case.get("queue")
         customer = case.get("customer") or case.get("customer_key")
@@ -282,7 +294,9 @@ def apply_response(state: CaseState | None, response: Mapping[str, Any]) -> Case
     """
     case_id = response.get("case_id")
     if not isinstance(case_id, str) or not case_id:
-        raise CaseError(f"case_id: expected a non-empty string (the SLA clock needs it), got {case_id!r}")
+        raise CaseError(
+            f"case_id: expected a non-empty string (the SLA clock needs it), got {case_id!r}"
+        )
     at = _ts(response, "responded_at", "response")
     kind = response.get("kind") or "reply"
     if kind not in ("reply", "pending_customer", "resolved", "reopened"):
@@ -373,8 +387,9 @@ def derive_clocks(state: CaseState, policy: Policy) -> list[ClockRun]:
     return clocks
 
 
-def reach(calendar: Calendar, segments: Iterable[tuple[datetime, datetime | None]],
-           seconds: float) -> datetime | None:
+def reach(
+    calendar: Calendar, segments: Iterable[tuple[datetime, datetime | None]], seconds: float
+) -> datetime | None:
     """When the running segments have used ``seconds`` of business time (``None``: never,
     because the clock stopped before). An answer exactly at the deadline is in time."""
     remaining = seconds
@@ -423,8 +438,12 @@ def pending_stages(state: CaseState, policy: Policy) -> list[StageDue]:
             deadline = reach(calendar, clock.segments, fraction * target)
             if deadline is not None:
                 out.append(StageDue(clock, stage, fraction, deadline))
-        if (clock.kind != "resolution" and clock.stop_kind in ANSWERS and clock.stopped_at
-                and alert_key(state.case_id, clock.id, "responded") not in state.emitted):
+        if (
+            clock.kind != "resolution"
+            and clock.stop_kind in ANSWERS
+            and clock.stopped_at
+            and alert_key(state.case_id, clock.id, "responded") not in state.emitted
+        ):
             out.append(StageDue(clock, "responded", 1.0, clock.stopped_at))
     out.sort(key=lambda s: (s.deadline, s.stage != "responded"))
     return out

@@ -48,22 +48,32 @@ from pipeline.sla.calendar import (
 __all__ = [
     "DEFAULT_FIRST_RESPONSE",
     "DEFAULT_STAGES",
+    "PRIORITIES",
     "Policy",
     "PolicySet",
     "load_policies",
     "parse_duration",
-    "PRIORITIES",
 ]
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 #: Built-in first-response targets in seconds.
 DEFAULT_FIRST_RESPONSE: dict[str, float] = {"P1": 900.0, "P2": 3600.0, "P3": 14400.0, "P4": 86400.0}
 DEFAULT_STAGES: tuple[float, ...] = (0.5, 0.8)
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
-                       r"(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
+_DURATION = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
+    r"(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$"
+)
 _MATCH_KEYS = ("priority", "channel", "queue")
-_POLICY_KEYS = {"name", "match", "first_response", "next_response", "resolution", "calendar",
-                "stages", "pause_while_waiting_on_customer"}
+_POLICY_KEYS = {
+    "name",
+    "match",
+    "first_response",
+    "next_response",
+    "resolution",
+    "calendar",
+    "stages",
+    "pause_while_waiting_on_customer",
+}
 
 
 def parse_duration(value: Any) -> float:
@@ -173,7 +183,9 @@ def load_policies(path: str | Path) -> PolicySet:
     calendars: dict[str, Calendar] = {"24x7": ALWAYS}
     raw_calendars = data.get("calendars") or {}
     if not isinstance(raw_calendars, dict):
-        raise ConfigError(file, "calendars", "a mapping of calendar name to definition", raw_calendars)
+        raise ConfigError(
+            file, "calendars", "a mapping of calendar name to definition", raw_calendars
+        )
     for name, spec in raw_calendars.items():
         calendars[str(name)] = _calendar(file, f"calendars.{name}", str(name), spec)
 
@@ -182,12 +194,20 @@ def load_policies(path: str | Path) -> PolicySet:
         raise ConfigError(file, "defaults", "a mapping", defaults)
     bad = set(defaults) - {"calendar", "stages", "pause_while_waiting_on_customer"}
     if bad:
-        raise ConfigError(file, f"defaults.{sorted(bad)[0]}",
-                          "one of calendar, stages, pause_while_waiting_on_customer")
-    default_calendar = _calendar_ref(file, "defaults.calendar", defaults.get("calendar", "24x7"), calendars)
+        raise ConfigError(
+            file,
+            f"defaults.{sorted(bad)[0]}",
+            "one of calendar, stages, pause_while_waiting_on_customer",
+        )
+    default_calendar = _calendar_ref(
+        file, "defaults.calendar", defaults.get("calendar", "24x7"), calendars
+    )
     default_stages = _stages(file, "defaults.stages", defaults.get("stages", list(DEFAULT_STAGES)))
-    default_pause = _bool(file, "defaults.pause_while_waiting_on_customer",
-                          defaults.get("pause_while_waiting_on_customer", False))
+    default_pause = _bool(
+        file,
+        "defaults.pause_while_waiting_on_customer",
+        defaults.get("pause_while_waiting_on_customer", False),
+    )
 
     raw_policies = data.get("policies") or []
     if not isinstance(raw_policies, list):
@@ -200,7 +220,9 @@ def load_policies(path: str | Path) -> PolicySet:
             raise ConfigError(file, key, "a mapping with name, match, first_response", spec)
         extra = set(spec) - _POLICY_KEYS
         if extra:
-            raise ConfigError(file, f"{key}.{sorted(extra)[0]}", f"one of {', '.join(sorted(_POLICY_KEYS))}")
+            raise ConfigError(
+                file, f"{key}.{sorted(extra)[0]}", f"one of {', '.join(sorted(_POLICY_KEYS))}"
+            )
         name = spec.get("name", f"policy-{index}")
         if not isinstance(name, str) or not name:
             raise ConfigError(file, f"{key}.name", "a non-empty string", name)
@@ -214,24 +236,41 @@ def load_policies(path: str | Path) -> PolicySet:
         elif prio is not None:
             first = DEFAULT_FIRST_RESPONSE[prio]
         else:
-            raise ConfigError(file, f"{key}.first_response",
-                              "a duration like '15m' (required when match has no priority)")
-        nxt = _duration(file, f"{key}.next_response", spec["next_response"]) if "next_response" in spec else first
-        resolution = (_duration(file, f"{key}.resolution", spec["resolution"])
-                      if spec.get("resolution") is not None else None)
-        policies.append(Policy(
-            name=name,
-            first_response=first,
-            next_response=nxt,
-            resolution=resolution,
-            calendar=_calendar_ref(file, f"{key}.calendar", spec["calendar"], calendars)
-            if "calendar" in spec else default_calendar,
-            stages=_stages(file, f"{key}.stages", spec["stages"]) if "stages" in spec else default_stages,
-            pause_while_waiting_on_customer=_bool(
-                file, f"{key}.pause_while_waiting_on_customer",
-                spec.get("pause_while_waiting_on_customer", default_pause)),
-            match=match,
-        ))
+            raise ConfigError(
+                file,
+                f"{key}.first_response",
+                "a duration like '15m' (required when match has no priority)",
+            )
+        nxt = (
+            _duration(file, f"{key}.next_response", spec["next_response"])
+            if "next_response" in spec
+            else first
+        )
+        resolution = (
+            _duration(file, f"{key}.resolution", spec["resolution"])
+            if spec.get("resolution") is not None
+            else None
+        )
+        policies.append(
+            Policy(
+                name=name,
+                first_response=first,
+                next_response=nxt,
+                resolution=resolution,
+                calendar=_calendar_ref(file, f"{key}.calendar", spec["calendar"], calendars)
+                if "calendar" in spec
+                else default_calendar,
+                stages=_stages(file, f"{key}.stages", spec["stages"])
+                if "stages" in spec
+                else default_stages,
+                pause_while_waiting_on_customer=_bool(
+                    file,
+                    f"{key}.pause_while_waiting_on_customer",
+                    spec.get("pause_while_waiting_on_customer", default_pause),
+                ),
+                match=match,
+            )
+        )
     return PolicySet(
         policies=tuple(policies),
         calendars=calendars,
@@ -246,8 +285,9 @@ def _duration(file: Path, key: str, value: Any) -> float:
     try:
         return parse_duration(value)
     except ValueError:
-        raise ConfigError(file, key, "a positive duration like '15m', '4h', '1d 2h' or seconds",
-                          value) from None
+        raise ConfigError(
+            file, key, "a positive duration like '15m', '4h', '1d 2h' or seconds", value
+        ) from None
 
 
 def _bool(file: Path, key: str, value: Any) -> bool:
@@ -269,7 +309,9 @@ def _stages(file: Path, key: str, value: Any) -> tuple[float, ...]:
             else:
                 raise ValueError
         except ValueError:
-            raise ConfigError(file, f"{key}[{i}]", "a percentage like '80%' or a fraction", item) from None
+            raise ConfigError(
+                file, f"{key}[{i}]", "a percentage like '80%' or a fraction", item
+            ) from None
         if not 0 < fraction < 1:
             raise ConfigError(file, f"{key}[{i}]", "a stage strictly between 0% and 100%", item)
         out.append(fraction)
@@ -297,7 +339,9 @@ def _match(file: Path, key: str, value: Any) -> tuple[tuple[str, str], ...]:
 
 def _calendar_ref(file: Path, key: str, value: Any, calendars: Mapping[str, Calendar]) -> Calendar:
     if not isinstance(value, str) or value not in calendars:
-        raise ConfigError(file, key, f"the name of a calendar ({', '.join(sorted(calendars))})", value)
+        raise ConfigError(
+            file, key, f"the name of a calendar ({', '.join(sorted(calendars))})", value
+        )
     return calendars[value]
 
 
@@ -324,18 +368,28 @@ def _calendar(file: Path, key: str, name: str, spec: Any) -> Calendar:
         raise ConfigError(file, key, "a mapping with timezone, hours, holidays", spec)
     extra = set(spec) - {"timezone", "hours", "holidays", "holidays_ical"}
     if extra:
-        raise ConfigError(file, f"{key}.{sorted(extra)[0]}", "one of timezone, hours, holidays, holidays_ical")
+        raise ConfigError(
+            file, f"{key}.{sorted(extra)[0]}", "one of timezone, hours, holidays, holidays_ical"
+        )
     zone_name = spec.get("timezone")
     if not isinstance(zone_name, str):
-        raise ConfigError(file, f"{key}.timezone", "an IANA time zone like 'Europe/Berlin'", zone_name)
+        raise ConfigError(
+            file, f"{key}.timezone", "an IANA time zone like 'Europe/Berlin'", zone_name
+        )
     try:
         zone = load_zone(zone_name)
     except ValueError:
-        raise ConfigError(file, f"{key}.timezone", "an IANA time zone like 'Europe/Berlin'", zone_name) from None
+        raise ConfigError(
+            file, f"{key}.timezone", "an IANA time zone like 'Europe/Berlin'", zone_name
+        ) from None
     hours = spec.get("hours")
     if not isinstance(hours, dict) or not hours:
-        raise ConfigError(file, f"{key}.hours", "a mapping of weekdays to periods like mon-fri: ['08:00-20:00']",
-                          hours)
+        raise ConfigError(
+            file,
+            f"{key}.hours",
+            "a mapping of weekdays to periods like mon-fri: ['08:00-20:00']",
+            hours,
+        )
     weekly: list[list[Period]] = [[] for _ in range(7)]
     for days_label, periods in hours.items():
         hkey = f"{key}.hours.{days_label}"
@@ -345,7 +399,9 @@ def _calendar(file: Path, key: str, name: str, spec: Any) -> Calendar:
         if periods is None:
             periods = []
         if not isinstance(periods, list):
-            raise ConfigError(file, hkey, "a list of periods like ['08:00-12:00', '13:00-18:00']", periods)
+            raise ConfigError(
+                file, hkey, "a list of periods like ['08:00-12:00', '13:00-18:00']", periods
+            )
         for i, text in enumerate(periods):
             try:
                 period = parse_period(text)
@@ -358,7 +414,9 @@ def _calendar(file: Path, key: str, name: str, spec: Any) -> Calendar:
     holidays: set[date] = set()
     raw_holidays = spec.get("holidays") or []
     if not isinstance(raw_holidays, list):
-        raise ConfigError(file, f"{key}.holidays", "a list of dates like '2026-12-25'", raw_holidays)
+        raise ConfigError(
+            file, f"{key}.holidays", "a list of dates like '2026-12-25'", raw_holidays
+        )
     for i, item in enumerate(raw_holidays):
         if isinstance(item, date):
             holidays.add(item)
@@ -366,7 +424,9 @@ def _calendar(file: Path, key: str, name: str, spec: Any) -> Calendar:
         try:
             holidays.add(date.fromisoformat(str(item)))
         except ValueError:
-            raise ConfigError(file, f"{key}.holidays[{i}]", "a date like '2026-12-25'", item) from None
+            raise ConfigError(
+                file, f"{key}.holidays[{i}]", "a date like '2026-12-25'", item
+            ) from None
     if spec.get("holidays_ical") is not None:
         ical = spec["holidays_ical"]
         if not isinstance(ical, str):

@@ -26,24 +26,57 @@ class FakeClock:
         return self.now
 
 
-def case(case_id: str, *contacts: tuple[str, datetime], version: int = 1, status: str = "open",
-         priority: str = "P1", updated: datetime | None = None, brand: tuple[str, datetime] | None = None
-         ) -> bytes:
+def case(
+    case_id: str,
+    *contacts: tuple[str, datetime],
+    version: int = 1,
+    status: str = "open",
+    priority: str = "P1",
+    updated: datetime | None = None,
+    brand: tuple[str, datetime] | None = None,
+) -> bytes:
     items: list[dict[str, Any]] = [
-        {"mention_id": m, "source": "twitter", "kind": "post", "created_at": at.isoformat(),
-         "url": f"https://x.com/i/{m}", "from_customer": True}
+        {
+            "mention_id": m,
+            "source": "twitter",
+            "kind": "post",
+            "created_at": at.isoformat(),
+            "url": f"https://x.com/i/{m}",
+            "from_customer": True,
+        }
         for m, at in contacts
     ]
     if brand:
-        items.append({"mention_id": brand[0], "source": "twitter", "kind": "reply",
-                      "created_at": brand[1].isoformat(), "url": None, "from_customer": False})
-    return orjson.dumps({
-        "schema_version": 1, "case_id": case_id, "version": version, "status": status,
-        "merged_into": None, "customer": "twitter:42", "priority": priority, "queue": "social",
-        "channels": ["twitter"], "categories": ["outage"], "entities": ["acme"],
-        "opened_at": contacts[0][1].isoformat(), "updated_at": (updated or contacts[-1][1]).isoformat(),
-        "last_customer_at": contacts[-1][1].isoformat(), "contacts": items, "evidence": [],
-    })
+        items.append(
+            {
+                "mention_id": brand[0],
+                "source": "twitter",
+                "kind": "reply",
+                "created_at": brand[1].isoformat(),
+                "url": None,
+                "from_customer": False,
+            }
+        )
+    return orjson.dumps(
+        {
+            "schema_version": 1,
+            "case_id": case_id,
+            "version": version,
+            "status": status,
+            "merged_into": None,
+            "customer": "twitter:42",
+            "priority": priority,
+            "queue": "social",
+            "channels": ["twitter"],
+            "categories": ["outage"],
+            "entities": ["acme"],
+            "opened_at": contacts[0][1].isoformat(),
+            "updated_at": (updated or contacts[-1][1]).isoformat(),
+            "last_customer_at": contacts[-1][1].isoformat(),
+            "contacts": items,
+            "evidence": [],
+        }
+    )
 
 
 class Harness:
@@ -113,13 +146,26 @@ async def test_warnings_and_breach_each_once(harness: Harness) -> None:
 
 async def test_response_stops_clock_and_reports_time(harness: Harness) -> None:
     svc = harness.svc
-    async with svc.cases_agent.test_context() as cases, svc.responses_agent.test_context() as responses, \
-            svc.ticks_agent.test_context() as ticks:
+    async with (
+        svc.cases_agent.test_context() as cases,
+        svc.responses_agent.test_context() as responses,
+        svc.ticks_agent.test_context() as ticks,
+    ):
         await cases.put(case("c2", ("m1", T0)), key=b"c2", partition=0)
         harness.clock.now = T0 + timedelta(minutes=5)
-        await responses.put(orjson.dumps({"schema_version": 1, "id": "r1", "case_id": "c2",
-                                          "responded_at": "2026-11-23T10:05:00Z", "channel": "email"}),
-                            key=b"c2", partition=0)
+        await responses.put(
+            orjson.dumps(
+                {
+                    "schema_version": 1,
+                    "id": "r1",
+                    "case_id": "c2",
+                    "responded_at": "2026-11-23T10:05:00Z",
+                    "channel": "email",
+                }
+            ),
+            key=b"c2",
+            partition=0,
+        )
         await harness.advance(T0 + timedelta(hours=3), ticks)
     assert harness.types() == [("case.responded", "sla:c2:first:responded")]
     responded = harness.alerts[0]
@@ -135,10 +181,16 @@ async def test_brand_reply_then_next_response_breach(harness: Harness) -> None:
         harness.clock.now = t1
         await cases.put(case("c3", ("m1", T0), brand=("b1", t1)), key=b"c3", partition=0)
         harness.clock.now = t2
-        await cases.put(case("c3", ("m1", T0), ("m2", t2), version=2, brand=("b1", t1)),
-                        key=b"c3", partition=0)
+        await cases.put(
+            case("c3", ("m1", T0), ("m2", t2), version=2, brand=("b1", t1)), key=b"c3", partition=0
+        )
         await harness.advance(t2 + timedelta(minutes=16), ticks)
-    assert [t for t, _ in harness.types()] == ["case.responded", "sla.warning", "sla.warning", "sla.breach"]
+    assert [t for t, _ in harness.types()] == [
+        "case.responded",
+        "sla.warning",
+        "sla.warning",
+        "sla.breach",
+    ]
     assert harness.alerts[-1]["alert_id"] == "sla:c3:next:m2:breach"
 
 
