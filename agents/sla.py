@@ -17,7 +17,9 @@ Exactly once per case x clock x stage: an alert is sent, then its id is written 
 state. A crash between the two redelivers the input and re-sends the *same* alert id (the
 alerts topic is keyed by alert id, consumers upsert); nothing is lost.
 
-Volume spikes are not computed here: see ``pipeline.sla.spikes`` (reads escalations).
+Volume spikes: ``mentions.escalated`` (keyed by customer) is re-keyed by entity x category
+onto the internal topic ``<app id>-sla-spike-events``; the ``sla-spikes`` agent keeps each
+baseline in the table ``sla-spikes`` and emits ``volume.spike`` (see ``pipeline.sla.spikes``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from pipeline.sla.alerts import collect
 from pipeline.sla.clock import CaseError, CaseState, apply_case, apply_response, next_deadline
 from pipeline.sla.policy import PolicySet, load_policies
 from pipeline.sla.schedule import DeadlineHeap
-from pipeline.timeutil import format_ts, utc_now
+from pipeline.sla.spikes import SpikeState, observe, spike_events
+from pipeline.timeutil import format_ts, parse_ts, utc_now
 
 __all__ = ["POLICIES_ENV", "TICK_INTERVAL_S", "SlaService", "install"]
 
@@ -69,6 +72,7 @@ class SlaService:
         self.responses_topic = pipeline.topic("responses")
         self.alerts_topic = pipeline.topic("alerts")
         self.deadletter_topic = pipeline.topic("mentions.deadletter")
+        self.escalated_topic_name = pipeline.topic("mentions.escalated").get_topic_name()
         self.ticks_topic = app.topic(
             f"{settings.app_id}-sla-ticks",
             key_type=bytes,
@@ -78,6 +82,23 @@ class SlaService:
             partitions=settings.partitions,
             replicas=settings.replication,
             internal=True,
+        )
+        self.spike_topic = app.topic(
+            f"{settings.app_id}-sla-spike-events",
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+            replicas=settings.replication,
+            internal=True,
+        )
+        self.spike_table = app.Table(
+            "sla-spikes",
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
         )
         self.table = app.Table(
             "sla-clocks",
@@ -92,6 +113,7 @@ class SlaService:
         self._actives: frozenset[int] | None = None
         self.send_alert: Sender = self._send_alert
         self.send_tick: Sender = self._send_tick
+        self.send_spike_event: Sender = self._send_spike_event
         self.send_deadletter: Callable[[DeadLetter], Awaitable[Any]] = self._send_deadletter
 
         @app.agent(self.cases_topic, name="sla-cases")
@@ -113,11 +135,22 @@ class SlaService:
         async def sla_timer() -> None:
             await self.tick()
 
+        @app.agent(pipeline.topic("mentions.escalated"), name="sla-spike-split")
+        async def sla_spike_split(stream: Any) -> None:
+            async for event in stream.events():
+                await self.split_escalation(event.key, event.value, event.message.partition)
+
+        @app.agent(self.spike_topic, name="sla-spikes")
+        async def sla_spikes(stream: Any) -> None:
+            async for event in stream.events():
+                await self.handle_spike(event.key, event.value)
+
         self.cases_agent, self.responses_agent, self.ticks_agent = (
             sla_cases,
             sla_responses,
             sla_ticks,
         )
+        self.spike_split_agent, self.spikes_agent = sla_spike_split, sla_spikes
 
     # -- I/O (replaceable in tests) -----------------------------------------------------
 
@@ -126,6 +159,9 @@ class SlaService:
 
     async def _send_tick(self, key: bytes, value: bytes, partition: int | None) -> None:
         await self.ticks_topic.send(key=key, value=value, partition=partition)
+
+    async def _send_spike_event(self, key: bytes, value: bytes, partition: int | None) -> None:
+        await self.spike_topic.send(key=key, value=value)
 
     async def _send_deadletter(self, letter: DeadLetter) -> None:
         await self.deadletter_topic.send(key=letter.key, value=letter.to_json())
@@ -190,6 +226,51 @@ class SlaService:
         )
         log.warning("sla: dead letter %s: %s", letter.id, reason)
         await self.send_deadletter(letter)
+
+    # -- volume spikes ---------------------------------------------------------------------
+
+    async def split_escalation(
+        self, key: bytes | None, value: bytes | None, partition: int | None
+    ) -> None:
+        """Re-key the negative escalations by entity x category (explicit repartition)."""
+        payload = value or b""
+        try:
+            events = spike_events(orjson.loads(payload))
+        except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+            letter = DeadLetter.of(
+                f"{STAGE}.spikes",
+                "invalid_record",
+                f"escalation: {exc}",
+                payload,
+                key=key,
+                topic=self.escalated_topic_name,
+                partition=partition,
+            )
+            await self.send_deadletter(letter)
+            return
+        for spike_key_, event in events:
+            await self.send_spike_event(spike_key_.encode(), orjson.dumps(event), None)
+
+    async def handle_spike(self, key: bytes | None, value: bytes | None) -> None:
+        """Count one observation against its entity x category baseline; emit a spike alert."""
+        if not key or not value:
+            return
+        event = orjson.loads(value)
+        raw = self.spike_table.get(key)
+        state = SpikeState.from_dict(orjson.loads(raw)) if raw else SpikeState()
+        alert = observe(
+            state,
+            self.policies.spikes,
+            entity=event["entity"],
+            category=event["category"],
+            competitor=bool(event["competitor"]),
+            at=parse_ts(event["at"]),
+            sample=event["sample"],
+        )
+        if alert is not None:
+            alert["emitted_at"] = format_ts(self.clock())
+            await self.send_alert(alert["alert_id"].encode(), orjson.dumps(alert), None)
+        self.spike_table[key] = orjson.dumps(state.to_dict())
 
     # -- timer ----------------------------------------------------------------------------
 

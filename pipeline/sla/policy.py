@@ -44,6 +44,7 @@ from pipeline.sla.calendar import (
     parse_ical_holidays,
     parse_period,
 )
+from pipeline.sla.spikes import SpikeConfig, parse_spike_config
 
 __all__ = [
     "DEFAULT_FIRST_RESPONSE",
@@ -132,6 +133,7 @@ class PolicySet:
     default_stages: tuple[float, ...] = DEFAULT_STAGES
     default_pause: bool = False
     source: str = "<built-in>"
+    spikes: SpikeConfig = field(default_factory=SpikeConfig)
 
     def lookup(self, priority: str | None, channel: str | None, queue: str | None) -> Policy:
         """The most specific matching policy (ties: first in file), else the default."""
@@ -176,9 +178,9 @@ def load_policies(path: str | Path) -> PolicySet:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(file, "<root>", "a mapping with calendars, defaults, policies", data)
-    unknown = set(data) - {"calendars", "defaults", "policies"}
+    unknown = set(data) - {"calendars", "defaults", "policies", "spikes"}
     if unknown:
-        raise ConfigError(file, sorted(unknown)[0], "one of calendars, defaults, policies")
+        raise ConfigError(file, sorted(unknown)[0], "one of calendars, defaults, policies, spikes")
 
     calendars: dict[str, Calendar] = {"24x7": ALWAYS}
     raw_calendars = data.get("calendars") or {}
@@ -278,6 +280,7 @@ def load_policies(path: str | Path) -> PolicySet:
         default_stages=default_stages,
         default_pause=default_pause,
         source=str(file),
+        spikes=parse_spike_config(str(file), data.get("spikes")),
     )
 
 

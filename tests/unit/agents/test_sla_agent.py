@@ -223,3 +223,63 @@ async def test_bad_records_become_dead_letters(harness: Harness) -> None:
     assert [d.stage for d in harness.dead] == ["sla.response", "sla.response"]
     assert "responded_at" in harness.dead[1].reason
     assert harness.alerts == []
+
+
+async def test_volume_spike_through_split_and_detector(harness: Harness) -> None:
+    svc = harness.svc
+    events: list[tuple[bytes, bytes]] = []
+
+    async def capture(key: bytes, value: bytes, partition: int | None) -> None:
+        events.append((key, value))
+
+    svc.send_spike_event = capture
+
+    def escalation(i: int, at: datetime) -> bytes:
+        return orjson.dumps(
+            {
+                "schema_version": 1,
+                "id": f"m{i}",
+                "customer_key": f"x:{i}",
+                "escalated_at": at.isoformat(),
+                "mention": {
+                    "id": f"m{i}",
+                    "url": f"https://x.com/{i}",
+                    "source": "twitter",
+                    "created_at": at.isoformat(),
+                    "text": "is it down?",
+                },
+                "decision": {
+                    "relevant": True,
+                    "entities": ["acme"],
+                    "actionable": True,
+                    "complaint": True,
+                    "category": "outage",
+                    "sentiment": "negative",
+                    "priority": "P2",
+                    "escalate": True,
+                    "score": 0.9,
+                    "reasons": [],
+                    "competitor": False,
+                },
+            }
+        )
+
+    async with (
+        svc.spike_split_agent.test_context() as split,
+        svc.spikes_agent.test_context() as spikes,
+    ):
+        n = 0
+        for window in range(8):  # one negative post every 10 minutes: the baseline
+            await split.put(escalation(n, T0 + timedelta(minutes=10 * window)), key=b"x")
+            n += 1
+        for i in range(15):  # then fifteen within a minute
+            await split.put(escalation(n, T0 + timedelta(minutes=80, seconds=4 * i)), key=b"x")
+            n += 1
+        await split.put(b"\xff", key=b"bad")
+        for key, value in events:
+            await spikes.put(value, key=key)
+    spike_alerts = [a for a in harness.alerts if a["type"] == "volume.spike"]
+    assert len(spike_alerts) == 1
+    assert spike_alerts[0]["entity"] == "acme"
+    assert spike_alerts[0]["samples"][0]["url"] == "https://x.com/8"
+    assert [d.stage for d in harness.dead] == ["sla.spikes"]
