@@ -206,8 +206,12 @@ class SlaService:
             for alert in alerts:
                 await self.send_alert(alert["alert_id"].encode(), orjson.dumps(alert), None)
             self.table[case_id.encode()] = orjson.dumps(state.to_dict())
-            self.partition_of[case_id] = state.partition
-            self.heap.schedule(case_id, next_deadline(state, self.policies))
+            due = next_deadline(state, self.policies)
+            self.heap.schedule(case_id, due)
+            if due is None:
+                self.partition_of.pop(case_id, None)
+            else:
+                self.partition_of[case_id] = state.partition
         if not lock.locked() and self._locks.get(case_id) is lock:
             del self._locks[case_id]
 
@@ -275,7 +279,12 @@ class SlaService:
     # -- timer ----------------------------------------------------------------------------
 
     def active_partitions(self) -> frozenset[int] | None:
-        """Partitions of ``cases`` this worker actively owns; ``None`` while rebalancing."""
+        """Partitions of ``cases`` this worker actively owns; ``None`` while rebalancing.
+
+        Faust sets ``app.rebalancing`` when partitions are revoked and clears it only after
+        the table recovery finished (``Recovery`` calls ``app.on_rebalance_end()``), so a
+        rebuild never reads a half-restored table.
+        """
         app = self.app
         if getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False):
             return None
@@ -293,9 +302,11 @@ class SlaService:
             state = CaseState.from_dict(orjson.loads(raw))
             if state.partition not in actives:
                 continue
-            self.partition_of[state.case_id] = state.partition
-            self.heap.schedule(state.case_id, next_deadline(state, self.policies))
-            count += 1
+            due = next_deadline(state, self.policies)
+            if due is not None:
+                self.partition_of[state.case_id] = state.partition
+                self.heap.schedule(state.case_id, due)
+                count += 1
         return count
 
     async def tick(self, actives: frozenset[int] | None = None) -> int:
@@ -311,7 +322,7 @@ class SlaService:
         now = self.clock()
         sent = 0
         for case_id in list(self.heap.pop_due(now)):
-            partition = self.partition_of.get(case_id)
+            partition = self.partition_of.pop(case_id, None)
             if partition not in actives:
                 continue
             tick = orjson.dumps({"case_id": case_id, "due": format_ts(now)})

@@ -69,7 +69,7 @@ def _records(
             "customer": f"c{i}",
             "contacts": contacts,
         }
-        response = None
+        response: dict[str, object] | None = None
         if i % 3 == 0:
             response = {
                 "id": f"r{i}",
