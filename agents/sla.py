@@ -28,7 +28,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -36,7 +36,16 @@ import orjson
 from pipeline.app import Pipeline
 from pipeline.deadletter import DeadLetter
 from pipeline.sla.alerts import collect
-from pipeline.sla.clock import CaseError, CaseState, apply_case, apply_response, next_deadline
+from pipeline.sla.clock import (
+    CaseError,
+    CaseState,
+    apply_case,
+    apply_response,
+    expired,
+    finished,
+    last_activity,
+    next_deadline,
+)
 from pipeline.sla.policy import PolicySet, load_policies
 from pipeline.sla.schedule import DeadlineHeap
 from pipeline.sla.spikes import SpikeState, observe, spike_events
@@ -47,6 +56,9 @@ __all__ = ["POLICIES_ENV", "TICK_INTERVAL_S", "SlaService", "install"]
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 0.2
+#: A resolved, closed or merged case with nothing pending is dropped from the table after
+#: this long without activity (a later reopen rebuilds it from the compacted case record).
+RETENTION = timedelta(days=30)
 POLICIES_ENV = "MENTIONFLOW_SLA_POLICIES"
 STAGE = "sla"
 
@@ -63,11 +75,13 @@ class SlaService:
         *,
         clock: Callable[[], datetime] = utc_now,
         tick_interval: float = TICK_INTERVAL_S,
+        retention: timedelta = RETENTION,
     ) -> None:
         app, settings = pipeline.app, pipeline.settings
         self.app = app
         self.policies = policies
         self.clock = clock
+        self.retention = retention
         self.cases_topic = pipeline.topic("cases")
         self.responses_topic = pipeline.topic("responses")
         self.alerts_topic = pipeline.topic("alerts")
@@ -202,11 +216,22 @@ class SlaService:
                 return
             if partition is not None:
                 state.partition = partition
-            alerts = collect(state, self.policies, self.clock())
+            now = self.clock()
+            alerts = collect(state, self.policies, now)
             for alert in alerts:
                 await self.send_alert(alert["alert_id"].encode(), orjson.dumps(alert), None)
+            if (
+                next_deadline(state, self.policies) is None
+                and expired(state, self.retention, now)
+                and case_id.encode() in self.table
+            ):
+                # Finished long ago, nothing pending: forget it (the table stays bounded).
+                del self.table[case_id.encode()]
+                self.heap.discard(case_id)
+                self.partition_of.pop(case_id, None)
+                return
             self.table[case_id.encode()] = orjson.dumps(state.to_dict())
-            due = next_deadline(state, self.policies)
+            due = self.wake_at(state)
             self.heap.schedule(case_id, due)
             if due is None:
                 self.partition_of.pop(case_id, None)
@@ -214,6 +239,13 @@ class SlaService:
                 self.partition_of[case_id] = state.partition
         if not lock.locked() and self._locks.get(case_id) is lock:
             del self._locks[case_id]
+
+    def wake_at(self, state: CaseState) -> datetime | None:
+        """The next stage due, else (for a finished case) when its state may be dropped."""
+        due = next_deadline(state, self.policies)
+        if due is None and finished(state):
+            return last_activity(state) + self.retention
+        return due
 
     async def _dead(
         self, kind: str, payload: bytes, key: bytes | None, partition: int | None, reason: str
@@ -302,7 +334,7 @@ class SlaService:
             state = CaseState.from_dict(orjson.loads(raw))
             if state.partition not in actives:
                 continue
-            due = next_deadline(state, self.policies)
+            due = self.wake_at(state)
             if due is not None:
                 self.partition_of[state.case_id] = state.partition
                 self.heap.schedule(state.case_id, due)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.sla.calendar import Calendar
@@ -458,3 +458,21 @@ def next_deadline(state: CaseState, policies: PolicySet) -> datetime | None:
 def alert_key(case_id: str, clock_id: str, stage: str) -> str:
     """The stable alert id of a case x clock x stage."""
     return f"sla:{case_id}:{clock_id}:{stage}"
+
+
+def finished(state: CaseState) -> bool:
+    """Resolved, closed or merged: no clock runs until the case is reopened."""
+    return state.status in RESOLVED or state.status in TERMINAL
+
+
+def last_activity(state: CaseState) -> datetime:
+    """Event time of the latest fact (the epoch if none)."""
+    return state.facts[-1].at if state.facts else datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def expired(state: CaseState, retention: timedelta, now: datetime) -> bool:
+    """Finished, nothing left to emit, and idle for ``retention``: the state may be dropped."""
+    return finished(state) and now >= last_activity(state) + retention
+
+
+__all__ += ["expired", "finished", "last_activity"]

@@ -283,3 +283,22 @@ async def test_volume_spike_through_split_and_detector(harness: Harness) -> None
     assert spike_alerts[0]["entity"] == "acme"
     assert spike_alerts[0]["samples"][0]["url"] == "https://x.com/8"
     assert [d.stage for d in harness.dead] == ["sla.spikes"]
+
+
+async def test_finished_case_is_dropped_after_retention(harness: Harness) -> None:
+    svc = harness.svc
+    async with svc.cases_agent.test_context() as cases, svc.ticks_agent.test_context() as ticks:
+        await cases.put(case("c7", ("m1", T0)), key=b"c7", partition=0)
+        resolved_at = T0 + timedelta(minutes=5)
+        harness.clock.now = resolved_at
+        await cases.put(
+            case("c7", ("m1", T0), version=2, status="resolved", updated=resolved_at),
+            key=b"c7",
+            partition=0,
+        )
+        assert svc.load("c7") is not None
+        await harness.advance(resolved_at + svc.retention - timedelta(seconds=1), ticks)
+        assert svc.load("c7") is not None
+        await harness.advance(resolved_at + svc.retention, ticks)
+        assert svc.load("c7") is None
+    assert harness.alerts == []  # resolved before any stage: nothing to say
