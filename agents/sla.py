@@ -125,6 +125,8 @@ class SlaService:
         self.partition_of: dict[str, int | None] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._actives: frozenset[int] | None = None
+        # Alert ids emitted by the timer whose tick record has not been applied yet.
+        self._marks: dict[str, set[str]] = {}
         self.send_alert: Sender = self._send_alert
         self.send_tick: Sender = self._send_tick
         self.send_spike_event: Sender = self._send_spike_event
@@ -210,12 +212,16 @@ class SlaService:
                 elif kind == "response":
                     state = apply_response(state, record)
                 elif state is None:
+                    self._marks.pop(case_id, None)
                     return  # a tick for a case this table no longer holds
             except CaseError as exc:
                 await self._dead(kind, payload, key, partition, str(exc))
                 return
             if partition is not None:
                 state.partition = partition
+            state.emitted |= self._marks.get(case_id, set())
+            if kind == "tick":
+                state.emitted |= {str(i) for i in record.get("emitted") or ()}
             now = self.clock()
             alerts = collect(state, self.policies, now)
             for alert in alerts:
@@ -231,6 +237,7 @@ class SlaService:
                 self.partition_of.pop(case_id, None)
                 return
             self.table[case_id.encode()] = orjson.dumps(state.to_dict())
+            self._marks.pop(case_id, None)  # now in the table
             due = self.wake_at(state)
             self.heap.schedule(case_id, due)
             if due is None:
@@ -334,6 +341,7 @@ class SlaService:
             state = CaseState.from_dict(orjson.loads(raw))
             if state.partition not in actives:
                 continue
+            state.emitted |= self._marks.get(state.case_id, set())
             due = self.wake_at(state)
             if due is not None:
                 self.partition_of[state.case_id] = state.partition
@@ -357,10 +365,37 @@ class SlaService:
             partition = self.partition_of.pop(case_id, None)
             if partition not in actives:
                 continue
-            tick = orjson.dumps({"case_id": case_id, "due": format_ts(now)})
-            await self.send_tick(case_id.encode(), tick, partition)
+            await self.fire(case_id, partition, now)
             sent += 1
         return sent
+
+    async def fire(self, case_id: str, partition: int | None, now: datetime) -> None:
+        """Emit what is due for one case now, then have its partition persist the marks.
+
+        Alerts go out from the timer directly (latency: the timer interval plus one produce);
+        the ids ride on a tick record to the case's partition, whose agent writes them into
+        the table. Until then they are kept in memory so no path here emits them again.
+        """
+        lock = self._locks.setdefault(case_id, asyncio.Lock())
+        async with lock:
+            state = self.load(case_id)
+            if state is None:
+                return
+            state.emitted |= self._marks.get(case_id, set())
+            alerts = collect(state, self.policies, now)
+            for alert in alerts:
+                await self.send_alert(alert["alert_id"].encode(), orjson.dumps(alert), None)
+            ids = [a["alert_id"] for a in alerts]
+            if ids:
+                self._marks.setdefault(case_id, set()).update(ids)
+            tick = orjson.dumps({"case_id": case_id, "due": format_ts(now), "emitted": ids})
+            await self.send_tick(case_id.encode(), tick, partition)
+            due = self.wake_at(state)
+            self.heap.schedule(case_id, due)
+            if due is not None:
+                self.partition_of[case_id] = partition
+        if not lock.locked() and self._locks.get(case_id) is lock:
+            del self._locks[case_id]
 
 
 def install(

@@ -302,3 +302,19 @@ async def test_finished_case_is_dropped_after_retention(harness: Harness) -> Non
         await harness.advance(resolved_at + svc.retention, ticks)
         assert svc.load("c7") is None
     assert harness.alerts == []  # resolved before any stage: nothing to say
+
+
+async def test_timer_alerts_not_repeated_before_their_tick_is_applied(harness: Harness) -> None:
+    svc = harness.svc
+    async with svc.cases_agent.test_context() as cases, svc.ticks_agent.test_context() as ticks:
+        await cases.put(case("c8", ("m1", T0)), key=b"c8", partition=0)
+        harness.clock.now = T0 + timedelta(minutes=8)
+        assert await svc.tick(actives=frozenset({0})) == 1  # warning-50 sent, tick in flight
+        await cases.put(case("c8", ("m1", T0), version=2), key=b"c8", partition=0)
+        assert await svc.tick(actives=frozenset({0})) == 0
+        for key, value, partition in harness.ticks:
+            await ticks.put(value, key=key, partition=partition or 0)
+        state = svc.load("c8")
+        assert state is not None
+        assert "sla:c8:first:warning-50" in state.emitted
+    assert harness.types() == [("sla.warning", "sla:c8:first:warning-50")]
