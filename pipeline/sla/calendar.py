@@ -15,7 +15,6 @@ All arguments and results are timezone-aware datetimes; results are in UTC.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -98,6 +97,10 @@ class Calendar:
     zone: tzinfo = UTC
     weekly: tuple[tuple[Period, ...], ...] | None = None
     holidays: frozenset[date] = field(default_factory=frozenset)
+    # Per-day UTC intervals; a plain dict (lru_cache would hash the whole calendar each call).
+    _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     @property
     def always_open(self) -> bool:
@@ -112,9 +115,18 @@ class Calendar:
 
     # -- open intervals ---------------------------------------------------------------
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - calendars are few and long-lived
     def _day_intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """UTC intervals of the periods that start on local ``day`` (empty on holidays)."""
+        cached = self._days.get(day)
+        if cached is not None:
+            return cached
+        if len(self._days) > 8192:
+            self._days.clear()
+        spans = self._compute_day(day)
+        self._days[day] = spans
+        return spans
+
+    def _compute_day(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         assert self.weekly is not None
         if day in self.holidays:
             return ()
