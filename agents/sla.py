@@ -56,6 +56,7 @@ __all__ = ["POLICIES_ENV", "TICK_INTERVAL_S", "SlaService", "install"]
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 0.2
+REBUILD_BATCH = 256
 #: A resolved, closed or merged case with nothing pending is dropped from the table after
 #: this long without activity (a later reopen rebuilds it from the compacted case record).
 RETENTION = timedelta(days=30)
@@ -330,12 +331,18 @@ class SlaService:
         name = self.cases_topic.get_topic_name()
         return frozenset(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name)
 
-    def rebuild(self, actives: frozenset[int]) -> int:
-        """Refill the heap from the table for the cases on ``actives``; returns the count."""
+    async def rebuild(self, actives: frozenset[int]) -> int:
+        """Refill the heap from the table for the cases on ``actives``; returns the count.
+
+        Yields to the event loop every ``REBUILD_BATCH`` cases so that a large table does not
+        stall the agents.
+        """
         self.heap.clear()
         self.partition_of.clear()
         count = 0
-        for _raw_key, raw in list(self.table.items()):
+        for index, (_, raw) in enumerate(list(self.table.items())):
+            if index % REBUILD_BATCH == REBUILD_BATCH - 1:
+                await asyncio.sleep(0)
             if not raw:
                 continue
             state = CaseState.from_dict(orjson.loads(raw))
@@ -357,7 +364,7 @@ class SlaService:
                 return 0
         if actives != self._actives:
             self._actives = actives
-            rebuilt = self.rebuild(actives)
+            rebuilt = await self.rebuild(actives)
             log.info("sla: active partitions %s, %d cases scheduled", sorted(actives), rebuilt)
         now = self.clock()
         sent = 0
