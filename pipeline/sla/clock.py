@@ -15,7 +15,8 @@ contact that arrives late, gives the same clocks as an orderly stream:
 - ``resolution`` (if the policy has a resolution target) runs from the first customer
   contact until the case is resolved; with ``pause_while_waiting_on_customer`` it pauses from
   each answer until the customer writes again. It resumes if the case is reopened.
-- Resolving or merging a case stops its open response clocks without a ``case.responded``.
+- Resolving or merging a case stops its open response clocks without a ``case.responded``;
+  a case whose status turns ``responded`` counts as answered at its ``updated_at``.
 
 Reassignment (queue or priority changes) never restarts a clock: the customer has been
 waiting since the post; the deadlines are recomputed with the new policy.
@@ -282,6 +283,9 @@ def _status_fact(state: CaseState, status: str, case: Mapping[str, Any], version
         return
     if status in RESOLVED or status == "merged":
         state.add_fact(Fact(at, _RANK[status], status, f"v{version}"))
+    elif status == "responded":
+        # The join saw an answer we may not have (e.g. a reply it matched itself).
+        state.add_fact(Fact(at, _RANK["reply"], "reply", f"status:v{version}"))
     elif status == "open" and state.status in RESOLVED:
         state.add_fact(Fact(at, _RANK["reopened"], "reopened", f"v{version}"))
 

@@ -300,3 +300,11 @@ def test_bad_response_records() -> None:
         apply_response(None, {"mention_id": "m", "responded_at": ts(0)})
     with pytest.raises(CaseError, match="kind"):
         apply_response(None, {"case_id": "c", "responded_at": ts(0), "kind": "shrug"})
+
+
+def test_case_status_responded_counts_as_answer() -> None:
+    state = apply_case(None, case(0))
+    apply_case(state, case(0, version=2, status="responded", updated=9))
+    alerts = run(state, 600)
+    assert ids(alerts) == ["first:warning-50", "first:responded"]
+    assert alerts[-1]["time_to_response_seconds"] == 540
