@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -417,6 +416,6 @@ def install(
     defaults without it); a bad file raises :class:`pipeline.config.ConfigError` at start-up.
     """
     if policies is None:
-        path = os.environ.get(POLICIES_ENV)
+        path = pipeline.settings.sla_policies
         policies = load_policies(path) if path else PolicySet()
     return SlaService(pipeline, policies, clock=clock)
