@@ -4,7 +4,8 @@ At-least-once with an idempotent effect: a mention already seen (redelivery, a c
 re-fetching a page) is dropped through the ``normalize-seen`` table, keyed by mention id.
 The raw topic is keyed ``source:native_id``, so every copy of a post reaches the same
 partition and the same table shard. The output is sent before the id is marked seen: a
-crash in between re-sends (consumers upsert by key) rather than loses.
+crash in between re-sends (consumers upsert by key) rather than loses. Ids expire after
+``MENTIONFLOW_DEDUPE_HOURS`` (default 72 h), so the table's size is bounded by the window.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import logging
 from datetime import datetime
 
 import faust
-from pipeline.brand import BrandAccounts
-from pipeline.normalize import NormalizeError, normalize
 
 from pipeline.app import Pipeline
+from pipeline.brand import BrandAccounts
 from pipeline.deadletter import DeadLetter
+from pipeline.dedupe import SeenIndex, decode_seen, encode_seen
 from pipeline.envelope import EnvelopeError, RawEnvelope
 from pipeline.mention import Mention
 from pipeline.metrics import stage_metrics
+from pipeline.normalize import NormalizeError, normalize
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 
@@ -69,18 +71,35 @@ def install(pipeline: Pipeline) -> None:
         "normalize-seen",
         key_type=bytes,
         value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
         partitions=settings.partitions,
-        help="mention ids already normalised (value: first fetch time, epoch seconds)",
+        help="mention ids already normalised (value: b'<first seen, epoch s>:<partition>')",
     )
+    index = SeenIndex(settings.dedupe_hours * 3600)
+
+    def expire(partition: int, now: float) -> None:
+        if not index.loaded(partition):
+            index.load(
+                partition,
+                (
+                    (key, stamp)
+                    for key, value in seen.items()
+                    for stamp, part in (decode_seen(value),)
+                    if part == partition
+                ),
+            )
+        for key in index.expired(partition, now):
+            value = seen.get(key)
+            if value is not None and decode_seen(value)[0] < now - index.window_s:
+                del seen[key]
 
     @app.agent(raw, name=STAGE)
     async def normalize_agent(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = event.message
             metrics.received.labels(STAGE).inc()
-            result = normalize_record(event.value, event.key, brand, utc_now())
+            now = utc_now()
+            expire(message.partition, now.timestamp())
+            result = normalize_record(event.value, event.key, brand, now)
             if isinstance(result, DeadLetter):
                 result.topic, result.partition, result.offset = (
                     message.topic,
@@ -95,7 +114,8 @@ def install(pipeline: Pipeline) -> None:
                 metrics.dropped.labels(STAGE, "duplicate").inc()
                 continue
             await normalized.send(key=mention_key, value=result.to_json())
-            seen[mention_key] = str(int(result.received_at.timestamp())).encode()
+            seen[mention_key] = encode_seen(now.timestamp(), message.partition)
+            index.add(message.partition, mention_key, now.timestamp())
             metrics.passed.labels(STAGE).inc()
             metrics.latency.labels(STAGE).observe(
                 max(0.0, (utc_now() - result.created_at).total_seconds())

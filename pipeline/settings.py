@@ -49,6 +49,7 @@ class Settings:
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     connect_timeout_s: float = 10.0
+    dedupe_hours: float = 72.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +80,7 @@ class Settings:
             ssl_certfile=source.path("KAFKA_SSL_CERTFILE", must_exist=True),
             ssl_keyfile=source.path("KAFKA_SSL_KEYFILE", must_exist=True),
             connect_timeout_s=source.number("CONNECT_TIMEOUT", d.connect_timeout_s, minimum=0.5),
+            dedupe_hours=source.number("DEDUPE_HOURS", d.dedupe_hours, minimum=0.0),
         )
         settings.check()
         return settings

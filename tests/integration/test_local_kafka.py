@@ -14,8 +14,14 @@ from tests.support.kafka import REPO
 
 
 def mentionflow(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=180, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 def test_session_broker_answers_metadata(kafka: LocalKafka) -> None:
@@ -25,8 +31,14 @@ def test_session_broker_answers_metadata(kafka: LocalKafka) -> None:
 
 def test_kafka_command_starts_reports_and_stops_a_broker(tmp_path: Path) -> None:
     port, controller = free_port(), free_port()
-    where = ["--dir", str(tmp_path / "kafka"), "--port", str(port),
-             "--controller-port", str(controller)]
+    where = [
+        "--dir",
+        str(tmp_path / "kafka"),
+        "--port",
+        str(port),
+        "--controller-port",
+        str(controller),
+    ]
     try:
         started = mentionflow("kafka", "start", *where)
         assert started.returncode == 0, started.stderr

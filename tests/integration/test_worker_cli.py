@@ -12,11 +12,21 @@ from tests.support.kafka import REPO, WorkerProcess
 
 
 def test_worker_against_unreachable_broker_exits_fast_with_a_clear_message() -> None:
-    env = {**os.environ, "MENTIONFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
-           "MENTIONFLOW_CONNECT_TIMEOUT": "3"}
+    env = {
+        **os.environ,
+        "MENTIONFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+        "MENTIONFLOW_CONNECT_TIMEOUT": "3",
+    }
     began = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "worker"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     took = time.monotonic() - began
     assert result.returncode == 1
     assert "cannot reach Kafka at 127.0.0.1:" in result.stderr
@@ -26,8 +36,15 @@ def test_worker_against_unreachable_broker_exits_fast_with_a_clear_message() -> 
 
 def test_worker_with_bad_configuration_names_the_variable() -> None:
     env = {**os.environ, "MENTIONFLOW_PARTITIONS": "many"}
-    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "worker"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert "MENTIONFLOW_PARTITIONS" in result.stderr
     assert "Traceback" not in result.stderr

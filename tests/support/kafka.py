@@ -220,3 +220,31 @@ def running_workers(*workers: WorkerProcess) -> Iterator[tuple[WorkerProcess, ..
     finally:
         for worker in workers:
             worker.stop()
+
+
+async def wait_consumed(
+    settings: Settings, topic: str, group: str, *, timeout_s: float = 60.0
+) -> bool:
+    """Poll until ``group`` has committed the end offset of every partition of ``topic``."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    name = settings.topic(topic)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_kwargs())
+    consumer = AIOKafkaConsumer(**settings.kafka_client_kwargs(), group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        parts = (await partitions_of(consumer, [name])).get(name, [])
+        tps = [TopicPartition(name, p) for p in parts]
+        ends = await consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+            if all(tp in committed and committed[tp].offset >= ends[tp] for tp in tps if ends[tp]):
+                return True
+            await asyncio.sleep(0.25)
+        return False
+    finally:
+        await stop_consumer(consumer)
+        await admin.close()

@@ -15,7 +15,8 @@ def test_broken_lines_keep_their_bytes_and_a_stable_key() -> None:
     first, second = record_for_line(line), record_for_line(line)
     assert first.value == line
     assert first.key == second.key
-    assert first.key is not None and first.key.startswith(b"replay:")
+    assert first.key is not None
+    assert first.key.startswith(b"replay:")
     assert record_for_line(b"other").key != first.key
 
 
@@ -40,4 +41,7 @@ async def test_a_different_file_starts_from_the_beginning(tmp_path: Path) -> Non
     path = tmp_path / "posts.jsonl"
     path.write_bytes(b'{"n": 1}\n{"n": 2}\n')
     connector = ReplayConnector(path, Settings())
-    assert await _collect(connector, {"file": "someotherfile", "line": 1}) == [b'{"n": 1}', b'{"n": 2}']
+    assert await _collect(connector, {"file": "someotherfile", "line": 1}) == [
+        b'{"n": 1}',
+        b'{"n": 2}',
+    ]
