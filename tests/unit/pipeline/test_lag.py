@@ -30,8 +30,11 @@ def test_collector_serves_fresh_snapshot_and_drops_stale() -> None:
     assert registry.get_sample_value("mentionflow_consumer_lag", labels) is None
     collector.update(LagSnapshot("app", {("mentions.raw", 3): 42}))
     assert registry.get_sample_value("mentionflow_consumer_lag", labels) == 42
-    assert registry.get_sample_value(
-        "mentionflow_consumer_lag_updated_timestamp_seconds", {"group": "app"}
-    ) == collector.snapshot.taken_at  # type: ignore[union-attr]
+    assert (
+        registry.get_sample_value(
+            "mentionflow_consumer_lag_updated_timestamp_seconds", {"group": "app"}
+        )
+        == collector.snapshot.taken_at
+    )  # type: ignore[union-attr]
     collector.update(LagSnapshot("app", {("mentions.raw", 3): 42}, taken_at=time.time() - 120))
     assert registry.get_sample_value("mentionflow_consumer_lag", labels) is None

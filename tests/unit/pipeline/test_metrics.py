@@ -79,11 +79,11 @@ def test_escalation_counts_and_ratio(m: PipelineMetrics, registry: CollectorRegi
         == 1
     )
     assert value(registry, "mentionflow_escalation_ratio") == pytest.approx(0.25)
+    assert value(registry, "mentionflow_end_to_end_latency_seconds_sum", step="escalation") == 4.0
     assert (
-        value(registry, "mentionflow_end_to_end_latency_seconds_sum", step="escalation") == 4.0
-    )
-    assert (
-        value(registry, "mentionflow_end_to_end_latency_seconds_bucket", step="escalation", le="5.0")
+        value(
+            registry, "mentionflow_end_to_end_latency_seconds_bucket", step="escalation", le="5.0"
+        )
         == 1
     )
 
@@ -127,9 +127,7 @@ def test_alerts_sla_outcomes_and_first_response(
     assert value(registry, "mentionflow_alerts_total", type="sla.breach", priority="P2") == 1
     assert value(registry, "mentionflow_end_to_end_latency_seconds_sum", step="alert") == 2700.0
     assert value(registry, "mentionflow_sla_outcomes_total", priority="P2", outcome="met") == 1
-    assert (
-        value(registry, "mentionflow_sla_outcomes_total", priority="P2", outcome="breached") == 1
-    )
+    assert value(registry, "mentionflow_sla_outcomes_total", priority="P2", outcome="breached") == 1
     assert value(registry, "mentionflow_cases_responded_total", priority="P2", queue="billing") == 2
     assert (
         value(
@@ -189,7 +187,9 @@ def test_labels_never_carry_personal_data(m: PipelineMetrics, registry: Collecto
     assert 'queue="redacted"' in text
 
 
-def test_names_follow_prometheus_conventions(m: PipelineMetrics, registry: CollectorRegistry) -> None:
+def test_names_follow_prometheus_conventions(
+    m: PipelineMetrics, registry: CollectorRegistry
+) -> None:
     for family in registry.collect():
         assert family.name.startswith("mentionflow_")
         if family.type == "counter":
@@ -199,8 +199,9 @@ def test_names_follow_prometheus_conventions(m: PipelineMetrics, registry: Colle
 
 
 def test_module_functions_use_the_process_registry() -> None:
-    import pipeline.metrics as metrics
     from prometheus_client import REGISTRY
+
+    import pipeline.metrics as metrics
 
     before = REGISTRY.get_sample_value(
         "mentionflow_cases_opened_total", {"priority": "P4", "queue": "unit-test"}
