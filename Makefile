@@ -5,7 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all run test unit integration lint format bench bench-quick soak sample kafka-jars clean
+.PHONY: all run test unit integration lint format bench bench-quick soak sample kafka-jars clean \
+	prometheus-tools check-rules
 
 all: test
 
@@ -25,19 +26,30 @@ kafka-jars: $(STAMP)
 run: $(STAMP) kafka-jars
 	$(BIN)/mentionflow run
 
-test: $(STAMP) kafka-jars
+test: $(STAMP) kafka-jars prometheus-tools
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-integration: $(STAMP) kafka-jars
+integration: $(STAMP) kafka-jars prometheus-tools
 	$(BIN)/python -m pytest tests/integration
 
-lint: $(STAMP)
+lint: $(STAMP) check-rules
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Debian's prometheus package (prometheus, promtool) for the rule checks and the real-Prometheus test.
+prometheus-tools:
+	@sh deploy/scripts/install-prometheus.sh
+
+## Alerting and recording rules: syntax (promtool check) and behaviour (promtool test).
+check-rules: prometheus-tools
+	@if command -v promtool >/dev/null 2>&1; then \
+		promtool check rules deploy/prometheus/rules.yml && \
+		promtool test rules deploy/prometheus/rules.test.yml; \
+	else echo "check-rules: SKIPPED: promtool not installed (apt unavailable)"; fi
 
 format: $(STAMP)
 	$(BIN)/ruff format .
