@@ -138,7 +138,8 @@ def test_prometheus_scrapes_worker_metrics(
     up = prometheus.poll('up{job="mentionflow-workers"}', lambda v: v == 1, 10)
     assert up == 1
     faust_sensor = prometheus.poll("sum(faust_messages_received_total)", lambda v: v >= 28, 30)
-    assert faust_sensor is not None and faust_sensor >= 28
+    assert faust_sensor is not None
+    assert faust_sensor >= 28
     # The leader refreshes lag every 15 s from committed vs end offsets; all was consumed.
     lag = prometheus.poll(
         f'sum(mentionflow_consumer_lag{{topic="{settings.topic("mentions.raw")}"}})',
