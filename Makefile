@@ -44,9 +44,10 @@ lint: $(STAMP) check-rules
 prometheus-tools:
 	@sh deploy/scripts/install-prometheus.sh
 
-## Alerting and recording rules: syntax (promtool check) and behaviour (promtool test).
+## Prometheus config and rules: syntax (promtool check), rule behaviour (promtool test).
 check-rules: prometheus-tools
 	@if command -v promtool >/dev/null 2>&1; then \
+		promtool check config deploy/prometheus/prometheus.yml && \
 		promtool check rules deploy/prometheus/rules.yml && \
 		promtool test rules deploy/prometheus/rules.test.yml; \
 	else echo "check-rules: SKIPPED: promtool not installed (apt unavailable)"; fi
