@@ -80,7 +80,9 @@ def target_thresholds(red_below: float) -> ThresholdsConfig:
     )
 
 
-def stat(title: str, expr: str, unit: str, *, span: int = 6, red_below: float | None = None) -> Stat:
+def stat(
+    title: str, expr: str, unit: str, *, span: int = 6, red_below: float | None = None
+) -> Stat:
     panel = (
         Stat()
         .title(title)
@@ -223,7 +225,10 @@ def pipeline_flow() -> Dashboard:
             series(
                 "Events processed and messages sent",
                 [
-                    ("sum by (instance) (rate(faust_total_events_total[5m]))", "{{instance}} events"),
+                    (
+                        "sum by (instance) (rate(faust_total_events_total[5m]))",
+                        "{{instance}} events",
+                    ),
                     (
                         "sum by (instance) (rate(faust_total_sent_messages_total[5m]))",
                         "{{instance}} sent",
@@ -253,7 +258,9 @@ def sla() -> Dashboard:
         )
         .with_row(Row("Against target (24 h)"))
         .with_panel(
-            stat("SLA compliance", "mentionflow:sla_compliance:ratio1d", "percentunit", red_below=0.9)
+            stat(
+                "SLA compliance", "mentionflow:sla_compliance:ratio1d", "percentunit", red_below=0.9
+            )
         )
         .with_panel(
             stat("Response rate", "mentionflow:response_rate:ratio1d", "percentunit", red_below=0.9)
@@ -295,7 +302,10 @@ def sla() -> Dashboard:
                 [
                     ("sum(increase(mentionflow_cases_opened_total[1h]))", "opened"),
                     ("sum(increase(mentionflow_cases_responded_total[1h]))", "responded"),
-                    ("sum by (status) (increase(mentionflow_cases_closed_total[1h]))", "{{status}}"),
+                    (
+                        "sum by (status) (increase(mentionflow_cases_closed_total[1h]))",
+                        "{{status}}",
+                    ),
                 ],
                 span=8,
             )
@@ -423,9 +433,7 @@ def kafka_lag() -> Dashboard:
                 "s",
             )
         )
-        .with_panel(
-            stat("Workers up", 'sum(up{job="mentionflow-workers"})', "short", span=12)
-        )
+        .with_panel(stat("Workers up", 'sum(up{job="mentionflow-workers"})', "short", span=12))
         .with_panel(
             series("Lag by topic", [("mentionflow:consumer_lag:sum", "{{topic}}")], span=24)
         )
