@@ -151,3 +151,7 @@ def test_prometheus_scrapes_worker_metrics(
     assert groups == {"mentionflow.recording", "mentionflow.alerts"}
     print(f"\nprometheus test: {time.monotonic() - started:.1f} s")
     assert worker.stop() == 0, worker.tail()
+    # Structured logs: the worker's log lines are JSON objects with a level and a message.
+    entries = [orjson.loads(line) for line in worker.log.read_text().splitlines() if line]
+    assert entries
+    assert all({"ts", "level", "logger", "message"} <= set(e) for e in entries)
