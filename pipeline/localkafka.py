@@ -242,8 +242,8 @@ class LocalKafka:
                 "kafka.tools.StorageTool",
                 "format",
                 "--ignore-formatted",
-                "-t",
-                _cluster_id(),
+                # "=" form: a random id may start with "-" and read as an option.
+                f"--cluster-id={_cluster_id()}",
                 "-c",
                 str(self.run_dir / "server.properties"),
                 *self.format_args,
