@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "replay": "pipeline.commands.replay",
     "sample": "pipeline.commands.sample",
     "join": "pipeline.commands.join",
+    "sla": "pipeline.commands.sla",
 }
 
 
