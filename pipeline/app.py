@@ -20,7 +20,7 @@ from pipeline.topics import TOPICS
 __all__ = ["Pipeline", "create_pipeline", "AGENT_MODULES"]
 
 #: Stages in flow order; each module has ``install(pipeline: Pipeline) -> None``.
-AGENT_MODULES: tuple[str, ...] = ("agents.normalize",)
+AGENT_MODULES: tuple[str, ...] = ("agents.normalize", "agents.relevance")
 
 
 @dataclass

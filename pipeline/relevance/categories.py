@@ -66,7 +66,8 @@ RULES: dict[str, str] = {
         r"könnt ihr", r"wo (?:ist|finde|bekomme)", r"gibt es", r"hilfe\b", r"bitte um",
         r"how (?:do|can|long)", r"when (?:will|is|does)", r"can (?:i|you)", r"could you",
         r"is there", r"where (?:is|can|do)", r"why (?:is|are|does|do|did)", r"any update",
-        r"please help", r"\bhelp\b", r"\bdm\b",
+        r"please help", r"\bhelp\b", r"\bdm\b", r"is my", r"are (?:you|the|my)", r"do you",
+        r"does (?:the|my)", r"ist mein", r"sind meine", r"habt ihr", r"haben sie",
     ),
     "praise": _rx(
         r"danke", r"vielen dank", r"super\b", r"toll", r"klasse\b", r"großartig", r"lob\b",
