@@ -77,7 +77,9 @@ class RelevanceStage:
         if not decision.escalate:
             self.metrics.dropped.labels(decision.drop_reason or "other").inc()
             return Outcome(decision=decision)
-        reason = "forced" if decision.forced else ("competitor" if decision.competitor else "budget")
+        reason = (
+            "forced" if decision.forced else ("competitor" if decision.competitor else "budget")
+        )
         self.metrics.escalated.labels(reason).inc()
         return Outcome(
             decision=decision, escalation=encode_escalation(mention, decision, now or utc_now())

@@ -125,7 +125,9 @@ def parse_watchlist(data: Any, file: str | Path = "<watchlist>") -> WatchList:
             raise ConfigError(file, where, "a mapping with name, kind, aliases", item)
         unknown = sorted(set(item) - _ENTITY_KEYS)
         if unknown:
-            raise ConfigError(file, f"{where}.{unknown[0]}", f"one of {sorted(_ENTITY_KEYS)}", unknown[0])
+            raise ConfigError(
+                file, f"{where}.{unknown[0]}", f"one of {sorted(_ENTITY_KEYS)}", unknown[0]
+            )
         name = item.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(file, f"{where}.name", "a non-empty string", name)
@@ -141,7 +143,9 @@ def parse_watchlist(data: Any, file: str | Path = "<watchlist>") -> WatchList:
             aliases = (name, *aliases)
         handles_raw = item.get("handles") or {}
         if not isinstance(handles_raw, dict):
-            raise ConfigError(file, f"{where}.handles", "a mapping network -> list of handles", handles_raw)
+            raise ConfigError(
+                file, f"{where}.handles", "a mapping network -> list of handles", handles_raw
+            )
         handles: dict[str, frozenset[str]] = {}
         for network, hs in handles_raw.items():
             values = _strings(file, f"{where}.handles.{network}", hs)
@@ -159,7 +163,9 @@ def parse_watchlist(data: Any, file: str | Path = "<watchlist>") -> WatchList:
                 exclude_words=_strings(file, f"{where}.exclude_words", item.get("exclude_words")),
                 require=_strings(file, f"{where}.require", item.get("require")),
                 compounds=_opt_bool(file, f"{where}.compounds", item.get("compounds")),
-                case_sensitive=_opt_bool(file, f"{where}.case_sensitive", item.get("case_sensitive")),
+                case_sensitive=_opt_bool(
+                    file, f"{where}.case_sensitive", item.get("case_sensitive")
+                ),
                 parent=parent,
             )
         )

@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
             except (orjson.JSONDecodeError, ValueError) as exc:
                 errors += 1
                 rid = record.get("id") if isinstance(record, dict) else None
-                reason = f"not JSON ({exc})" if isinstance(exc, orjson.JSONDecodeError) else str(exc)
+                reason = (
+                    f"not JSON ({exc})" if isinstance(exc, orjson.JSONDecodeError) else str(exc)
+                )
                 out = {"id": rid, "line": number, "error": reason}
                 print(f"mentionflow classify: line {number}: {reason}", file=sys.stderr)
             dst.write(orjson.dumps(out) + b"\n")

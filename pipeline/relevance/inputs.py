@@ -7,9 +7,9 @@ Missing fields take defaults: ``source`` "webhook", ``kind`` "post", ``created_a
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from pipeline.mention import KINDS, Author, Mention
+from pipeline.mention import KINDS, Author, Kind, Mention
 from pipeline.timeutil import parse_ts
 
 __all__ = ["mention_from_record"]
@@ -58,7 +58,7 @@ def mention_from_record(data: Any) -> Mention:
         id=str(data["id"]),
         source=source,
         native_id=str(data.get("native_id") or data["id"]),
-        kind=kind,
+        kind=cast(Kind, kind),
         created_at=created,
         received_at=received,
         text=text,

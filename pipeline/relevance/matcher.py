@@ -81,7 +81,9 @@ class EntityMatcher:
         }
 
     @staticmethod
-    def _compile(table: dict[str, list[Entity]], compound: set[str], flags: int) -> re.Pattern[str] | None:
+    def _compile(
+        table: dict[str, list[Entity]], compound: set[str], flags: int
+    ) -> re.Pattern[str] | None:
         if not table:
             return None
         parts = []
@@ -101,7 +103,10 @@ class EntityMatcher:
         for h in list(handles) + [m.lower() for m in _HANDLE.findall(text)]:
             for e in self._handles.get(h.lower().lstrip("@"), ()):
                 found.setdefault(e.name, Match(e.name, e.kind, "@" + h))
-        for pattern, table, cs in ((self._re_ci, self._alias_ci, False), (self._re_cs, self._alias_cs, True)):
+        for pattern, table, cs in (
+            (self._re_ci, self._alias_ci, False),
+            (self._re_cs, self._alias_cs, True),
+        ):
             if pattern is None:
                 continue
             for m in pattern.finditer(text):

@@ -140,7 +140,7 @@ class Fused:
         get = self._table.get
         hits = [w for w in map(get, feats) if w is not None]
         hits.append(self._intercept)
-        total = list(map(sum, zip(*hits, strict=True)))
+        total: list[float] = [*map(math.fsum, zip(*hits, strict=True))]
         return [total[a:b] for a, b in self._slices]
 
 

@@ -174,7 +174,9 @@ def _group(exs: list[Example]) -> dict[str, list[Example]]:
     for e in exs:
         groups.setdefault(f"{e.task}_{e.lang}", []).append(e)
     return {
-        k: v for k, v in sorted(groups.items()) if len(v) >= MIN_ROWS and len({e.label for e in v}) > 1
+        k: v
+        for k, v in sorted(groups.items())
+        if len(v) >= MIN_ROWS and len({e.label for e in v}) > 1
     }
 
 

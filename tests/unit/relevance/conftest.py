@@ -16,7 +16,12 @@ WATCH: dict[str, Any] = {
             "aliases": ["Deutsche Bahn", "DB", "Bahn"],
             "handles": {"twitter": ["DB_Bahn", "DB_Info"]},
         },
-        {"name": "Acme Mobile", "kind": "brand", "aliases": ["Acme"], "handles": {"twitter": ["AcmeHelp"]}},
+        {
+            "name": "Acme Mobile",
+            "kind": "brand",
+            "aliases": ["Acme"],
+            "handles": {"twitter": ["AcmeHelp"]},
+        },
         {"name": "Flixtrain", "kind": "competitor", "aliases": ["Flixtrain"]},
     ]
 }

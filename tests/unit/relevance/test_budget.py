@@ -38,7 +38,9 @@ def test_threshold_is_clamped() -> None:
 def test_higher_rate_lowers_threshold() -> None:
     rng = random.Random(1)
     scores = [rng.random() for _ in range(5000)]
-    low, high = (EscalationBudget(target_rate=r, update_every=100, min_threshold=0.0) for r in (0.01, 0.2))
+    low, high = (
+        EscalationBudget(target_rate=r, update_every=100, min_threshold=0.0) for r in (0.01, 0.2)
+    )
     for s in scores:
         low.observe_score(s)
         high.observe_score(s)
@@ -55,7 +57,10 @@ def test_forced_escalations_bypass_the_budget(classifier: Classifier) -> None:
     for _ in range(50):
         budget.observe_score(0.84)
     assert budget.threshold == pytest.approx(0.84, abs=1e-3)
-    dm = classifier.decide(make_mention("hallo", kind="direct_message", is_direct=True), threshold=budget.threshold)
-    assert dm.escalate and dm.forced
+    dm = classifier.decide(
+        make_mention("hallo", kind="direct_message", is_direct=True), threshold=budget.threshold
+    )
+    assert dm.escalate
+    assert dm.forced
     budget.observe(dm)  # counted as 0: a forced escalation does not use up the budget
     assert budget._scores[-1] == 0.0

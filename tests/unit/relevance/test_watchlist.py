@@ -41,11 +41,19 @@ def test_example_config_loads() -> None:
         ({"entities": ["x"]}, "entities[0]", "mapping"),
         ({"entities": [{"kind": "brand"}]}, "entities[0].name", "non-empty string"),
         ({"entities": [{"name": "A", "kind": "company"}]}, "entities[0].kind", "brand"),
-        ({"entities": [{"name": "A", "aliases": "x"}, {"name": "A"}]}, "entities[1].name", "not used"),
+        (
+            {"entities": [{"name": "A", "aliases": "x"}, {"name": "A"}]},
+            "entities[1].name",
+            "not used",
+        ),
         ({"entities": [{"name": "A", "aliases": [1]}]}, "entities[0].aliases", "list of non-empty"),
         ({"entities": [{"name": "A", "handles": ["x"]}]}, "entities[0].handles", "mapping"),
         ({"entities": [{"name": "A", "alias": ["x"]}]}, "entities[0].alias", "one of"),
-        ({"entities": [{"name": "A", "compounds": "yes"}]}, "entities[0].compounds", "true or false"),
+        (
+            {"entities": [{"name": "A", "compounds": "yes"}]},
+            "entities[0].compounds",
+            "true or false",
+        ),
         ({"entities": [{"name": "A", "parent": "B"}]}, "entities[0].parent", "another entity"),
     ],
 )
