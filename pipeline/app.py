@@ -17,7 +17,7 @@ import faust
 from pipeline.settings import Settings
 from pipeline.topics import TOPICS
 
-__all__ = ["Pipeline", "create_pipeline", "AGENT_MODULES"]
+__all__ = ["AGENT_MODULES", "Pipeline", "create_pipeline"]
 
 #: Stages in flow order; each module has ``install(pipeline: Pipeline) -> None``.
 AGENT_MODULES: tuple[str, ...] = ("agents.normalize", "agents.relevance")
@@ -104,4 +104,34 @@ def create_pipeline(settings: Settings, agents: tuple[str, ...] = AGENT_MODULES)
         )
     for module_name in agents:
         importlib.import_module(module_name).install(pipeline)
+    _install_health(app)
     return pipeline
+
+
+def readiness(app: faust.App) -> dict[str, Any]:
+    """Ready: started, not rebalancing, table recovery done, some partitions assigned."""
+    started = bool(app.started) if hasattr(app, "started") else True
+    assignment = app.consumer.assignment() if app.producer is not None else set()
+    recovery = getattr(app.tables, "recovery", None)
+    recovered = recovery is None or (recovery.completed.is_set() and not recovery.in_recovery)
+    ready = started and not app.rebalancing and recovered and bool(assignment)
+    return {
+        "ready": ready,
+        "rebalancing": bool(app.rebalancing),
+        "recovered": recovered,
+        "assigned_partitions": len(assignment),
+    }
+
+
+def _install_health(app: faust.App) -> None:
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        try:
+            state = readiness(app)
+        except Exception as exc:
+            state = {"ready": False, "error": type(exc).__name__}
+        return web.json(state, status=200 if state["ready"] else 503)

@@ -16,7 +16,7 @@ from pipeline import __version__
 from pipeline.config import ConfigError
 from pipeline.settings import SettingsError
 
-__all__ = ["main", "COMMANDS"]
+__all__ = ["COMMANDS", "main"]
 
 #: Subcommand name -> module. Order is the order of ``--help``.
 COMMANDS: dict[str, str] = {

@@ -44,7 +44,9 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError(file, line, f"valid YAML ({getattr(exc, 'problem', exc)})") from None
 
 
-def require(file: str | Path, key: str, value: Any, kind: type | tuple[type, ...], expected: str) -> Any:
+def require(
+    file: str | Path, key: str, value: Any, kind: type | tuple[type, ...], expected: str
+) -> Any:
     """Return ``value`` if it is an instance of ``kind``, else raise a :class:`ConfigError`."""
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise ConfigError(file, key, expected, value)

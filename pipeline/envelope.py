@@ -20,7 +20,7 @@ import orjson
 
 from pipeline.timeutil import format_ts, parse_ts, utc_now
 
-__all__ = ["RawEnvelope", "EnvelopeError"]
+__all__ = ["EnvelopeError", "RawEnvelope"]
 
 SCHEMA_VERSION = 1
 

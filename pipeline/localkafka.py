@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import signal
@@ -20,7 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["LocalKafka", "KafkaSetupError", "resolve_classpath", "free_port", "POM"]
+__all__ = ["POM", "KafkaSetupError", "LocalKafka", "free_port", "resolve_classpath"]
 
 POM = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "pom.xml"
 DEFAULT_HEAP = "-Xms256m -Xmx768m"
@@ -53,8 +55,14 @@ def resolve_classpath(cache_dir: Path, pom: Path = POM) -> str:
     cache_dir.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         [
-            mvn, "-q", "-B", "-f", str(pom), "dependency:build-classpath",
-            "-Dmdep.includeScope=runtime", f"-Dmdep.outputFile={cache}",
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:build-classpath",
+            "-Dmdep.includeScope=runtime",
+            f"-Dmdep.outputFile={cache}",
         ],
         capture_output=True,
         text=True,
@@ -88,6 +96,9 @@ class LocalKafka:
     advertised_listeners: str | None = None
     security_protocol_map: str | None = None
     jvm_options: list[str] = field(default_factory=list)
+    #: Extra ``kafka-storage format`` arguments, e.g. ``["--add-scram", "SCRAM-SHA-256=[...]"]``
+    #: (KRaft keeps SCRAM users in the metadata log, so they are created at format time).
+    format_args: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -119,7 +130,8 @@ class LocalKafka:
             "node.id": "1",
             "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
             "listeners": listeners,
-            "advertised.listeners": self.advertised_listeners or f"PLAINTEXT://{self.host}:{self.port}",
+            "advertised.listeners": self.advertised_listeners
+            or f"PLAINTEXT://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": self.security_protocol_map
@@ -158,13 +170,21 @@ class LocalKafka:
     def _java(self, classpath: str, main: str, *args: str) -> list[str]:
         java = shutil.which("java")
         if java is None:
-            raise KafkaSetupError("java not found: install a Java 17 runtime (apt-get install openjdk-17-jre-headless)")
+            raise KafkaSetupError(
+                "java not found: install a Java 17 runtime (apt-get install openjdk-17-jre-headless)"
+            )
         return [
-            java, *self.heap.split(), "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            java,
+            *self.heap.split(),
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j.configuration=file:{self.run_dir / 'log4j.properties'}",
             f"-Dkafka.logs.dir={self.log_file.parent}",
             *self.jvm_options,
-            "-cp", classpath, main, *args,
+            "-cp",
+            classpath,
+            main,
+            *args,
         ]
 
     def pid(self) -> int | None:
@@ -211,19 +231,37 @@ class LocalKafka:
     def _format(self, classpath: str) -> None:
         result = subprocess.run(
             self._java(
-                classpath, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                "-t", _cluster_id(), "-c", str(self.run_dir / "server.properties"),
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "--ignore-formatted",
+                "-t",
+                _cluster_id(),
+                "-c",
+                str(self.run_dir / "server.properties"),
+                *self.format_args,
             ),
             capture_output=True,
             text=True,
             check=False,
         )
         if result.returncode != 0:
-            raise KafkaSetupError(f"formatting KRaft storage failed:\n{result.stdout}{result.stderr}")
+            raise KafkaSetupError(
+                f"formatting KRaft storage failed:\n{result.stdout}{result.stderr}"
+            )
 
     def wait_ready(self, *, timeout_s: float = 90.0) -> None:
         """Poll until a metadata request succeeds; raise with the log's tail on failure."""
         deadline = time.monotonic() + max(timeout_s, 1.0)
+        quiet = logging.getLogger("aiokafka")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            self._poll_ready(deadline, timeout_s)
+        finally:
+            quiet.setLevel(level)
+
+    def _poll_ready(self, deadline: float, timeout_s: float) -> None:
         last_error = "no answer yet"
         while time.monotonic() < deadline:
             if self.pid() is None:
@@ -231,7 +269,7 @@ class LocalKafka:
             try:
                 asyncio.run(_metadata_ok(self.bootstrap))
                 return
-            except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+            except Exception as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
             time.sleep(0.2)
         raise KafkaSetupError(
@@ -292,10 +330,8 @@ def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 async def _metadata_ok(bootstrap: str) -> None:

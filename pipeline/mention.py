@@ -15,7 +15,7 @@ import orjson
 
 from pipeline.timeutil import format_ts, parse_ts
 
-__all__ = ["SOURCES", "KINDS", "Author", "Mention", "mention_id"]
+__all__ = ["KINDS", "SOURCES", "Author", "Mention", "mention_id"]
 
 SCHEMA_VERSION = 1
 

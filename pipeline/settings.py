@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Settings", "SettingsError", "ENV_PREFIX"]
+__all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
 
 ENV_PREFIX = "MENTIONFLOW_"
 _SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -49,25 +49,29 @@ class Settings:
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     connect_timeout_s: float = 10.0
+    dedupe_hours: float = 72.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read ``MENTIONFLOW_*`` variables; raise :class:`SettingsError` on the first bad one."""
         source = _Env(os.environ if env is None else env)
+        d = _DEFAULTS
         settings = cls(
-            bootstrap_servers=source.servers("KAFKA_BOOTSTRAP", cls.bootstrap_servers),
-            app_id=source.identifier("APP_ID", cls.app_id),
-            topic_prefix=source.text("TOPIC_PREFIX", cls.topic_prefix),
-            partitions=source.integer("PARTITIONS", cls.partitions, minimum=1),
-            replication=source.integer("REPLICATION", cls.replication, minimum=1),
-            data_dir=Path(source.text("DATA_DIR", str(cls.data_dir))),
-            store=source.choice_prefix("STORE", cls.store, ("memory://", "rocksdb://", "rocksdict://")),
-            web_host=source.text("WEB_HOST", cls.web_host),
-            web_port=source.integer("WEB_PORT", cls.web_port, minimum=0, maximum=65535),
-            log_level=source.choice("LOG_LEVEL", cls.log_level, _LOG_LEVELS, upper=True),
+            bootstrap_servers=source.servers("KAFKA_BOOTSTRAP", d.bootstrap_servers),
+            app_id=source.identifier("APP_ID", d.app_id),
+            topic_prefix=source.text("TOPIC_PREFIX", d.topic_prefix),
+            partitions=source.integer("PARTITIONS", d.partitions, minimum=1),
+            replication=source.integer("REPLICATION", d.replication, minimum=1),
+            data_dir=Path(source.text("DATA_DIR", str(d.data_dir))),
+            store=source.choice_prefix(
+                "STORE", d.store, ("memory://", "rocksdb://", "rocksdict://")
+            ),
+            web_host=source.text("WEB_HOST", d.web_host),
+            web_port=source.integer("WEB_PORT", d.web_port, minimum=0, maximum=65535),
+            log_level=source.choice("LOG_LEVEL", d.log_level, _LOG_LEVELS, upper=True),
             watchlist=source.path("WATCHLIST", must_exist=True),
             security_protocol=source.choice(
-                "KAFKA_SECURITY_PROTOCOL", cls.security_protocol, _SECURITY_PROTOCOLS, upper=True
+                "KAFKA_SECURITY_PROTOCOL", d.security_protocol, _SECURITY_PROTOCOLS, upper=True
             ),
             sasl_mechanism=source.optional_choice("KAFKA_SASL_MECHANISM", _SASL_MECHANISMS),
             sasl_username=source.optional("KAFKA_SASL_USERNAME"),
@@ -75,7 +79,8 @@ class Settings:
             ssl_cafile=source.path("KAFKA_SSL_CAFILE", must_exist=True),
             ssl_certfile=source.path("KAFKA_SSL_CERTFILE", must_exist=True),
             ssl_keyfile=source.path("KAFKA_SSL_KEYFILE", must_exist=True),
-            connect_timeout_s=source.number("CONNECT_TIMEOUT", cls.connect_timeout_s, minimum=0.5),
+            connect_timeout_s=source.number("CONNECT_TIMEOUT", d.connect_timeout_s, minimum=0.5),
+            dedupe_hours=source.number("DEDUPE_HOURS", d.dedupe_hours, minimum=0.0),
         )
         settings.check()
         return settings
@@ -110,11 +115,23 @@ class Settings:
     def ssl_context(self) -> ssl.SSLContext | None:
         if not self.uses_ssl:
             return None
-        context = ssl.create_default_context(
-            cafile=str(self.ssl_cafile) if self.ssl_cafile else None
-        )
+        try:
+            context = ssl.create_default_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+            )
+        except (ssl.SSLError, OSError) as exc:
+            raise SettingsError(
+                f"{ENV_PREFIX}KAFKA_SSL_CAFILE ({self.ssl_cafile}): expected PEM CA certificates, "
+                f"got an unreadable file ({exc})"
+            ) from None
         if self.ssl_certfile and self.ssl_keyfile:
-            context.load_cert_chain(str(self.ssl_certfile), str(self.ssl_keyfile))
+            try:
+                context.load_cert_chain(str(self.ssl_certfile), str(self.ssl_keyfile))
+            except (ssl.SSLError, OSError) as exc:
+                raise SettingsError(
+                    f"{ENV_PREFIX}KAFKA_SSL_CERTFILE / {ENV_PREFIX}KAFKA_SSL_KEYFILE: expected a "
+                    f"PEM certificate and its private key ({exc})"
+                ) from None
         return context
 
     def kafka_client_kwargs(self) -> dict[str, Any]:
@@ -134,6 +151,9 @@ class Settings:
 
     def faust_broker_url(self) -> str:
         return ";".join(f"kafka://{server}" for server in self.bootstrap_servers)
+
+
+_DEFAULTS = Settings()
 
 
 class _Env:
@@ -189,7 +209,9 @@ class _Env:
             raise self._fail(name, f"a number >= {minimum}", value)
         return number
 
-    def choice(self, name: str, default: str, allowed: tuple[str, ...], *, upper: bool = False) -> str:
+    def choice(
+        self, name: str, default: str, allowed: tuple[str, ...], *, upper: bool = False
+    ) -> str:
         value = self._raw(name)
         if value is None:
             return default

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-__all__ = ["format_ts", "parse_ts", "utc_now", "from_epoch", "parse_rfc2822"]
+__all__ = ["format_ts", "from_epoch", "parse_rfc2822", "parse_ts", "utc_now"]
 
 
 def utc_now() -> datetime:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from pipeline.settings import Settings
 
-__all__ = ["TopicSpec", "TOPICS", "spec", "create_topics", "TopicReport"]
+__all__ = ["TOPICS", "TopicReport", "TopicSpec", "create_topics", "spec"]
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +45,76 @@ class TopicSpec:
 
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("mentions.raw", "'<source>:<native_id>'", "raw", retention_days=7,
-              description="platform payloads as fetched by the connectors"),
-    TopicSpec("mentions.normalized", "mention id", "mention", retention_days=7,
-              description="one mention per post, comment, message or e-mail"),
-    TopicSpec("mentions.deadletter", "original key", "deadletter", retention_days=30,
-              description="records a stage could not process, with the reason"),
-    TopicSpec("mentions.escalated", "customer key", "escalation", retention_days=30,
-              description="the few mentions that need a human answer, with the reasons"),
-    TopicSpec("cases", "case id", "case", compacted=True,
-              description="the current state of every case (upsert by key)"),
-    TopicSpec("responses", "case id", "response", retention_days=30,
-              description="answers from ticketing systems and brand accounts"),
-    TopicSpec("alerts", "alert id", "alert", retention_days=30,
-              description="sla.warning, sla.breach, case.responded, volume.spike"),
-    TopicSpec("identities", "customer id", "identity", compacted=True,
-              description="CRM links: customer id -> identity keys"),
-    TopicSpec("feedback", "case id", "feedback", retention_days=90,
-              description="customer satisfaction survey answers"),
-    TopicSpec("connectors.checkpoints", "connector name", None, compacted=True,
-              description="connector cursors (last id, UID, page token)"),
+    TopicSpec(
+        "mentions.raw",
+        "'<source>:<native_id>'",
+        "raw",
+        retention_days=7,
+        description="platform payloads as fetched by the connectors",
+    ),
+    TopicSpec(
+        "mentions.normalized",
+        "mention id",
+        "mention",
+        retention_days=7,
+        description="one mention per post, comment, message or e-mail",
+    ),
+    TopicSpec(
+        "mentions.deadletter",
+        "original key",
+        "deadletter",
+        retention_days=30,
+        description="records a stage could not process, with the reason",
+    ),
+    TopicSpec(
+        "mentions.escalated",
+        "customer key",
+        "escalation",
+        retention_days=30,
+        description="the few mentions that need a human answer, with the reasons",
+    ),
+    TopicSpec(
+        "cases",
+        "case id",
+        "case",
+        compacted=True,
+        description="the current state of every case (upsert by key)",
+    ),
+    TopicSpec(
+        "responses",
+        "case id",
+        "response",
+        retention_days=30,
+        description="answers from ticketing systems and brand accounts",
+    ),
+    TopicSpec(
+        "alerts",
+        "alert id",
+        "alert",
+        retention_days=30,
+        description="sla.warning, sla.breach, case.responded, volume.spike",
+    ),
+    TopicSpec(
+        "identities",
+        "customer id",
+        "identity",
+        compacted=True,
+        description="CRM links: customer id -> identity keys",
+    ),
+    TopicSpec(
+        "feedback",
+        "case id",
+        "feedback",
+        retention_days=90,
+        description="customer satisfaction survey answers",
+    ),
+    TopicSpec(
+        "connectors.checkpoints",
+        "connector name",
+        None,
+        compacted=True,
+        description="connector cursors (last id, UID, page token)",
+    ),
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator, FormatChecker
 
-__all__ = ["SCHEMA_DIR", "available", "load", "validator", "validate"]
+__all__ = ["SCHEMA_DIR", "available", "load", "validate", "validator"]
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 _NAME = re.compile(r"^(?P<name>[a-z_]+)\.v(?P<version>\d+)\.json$")

@@ -16,10 +16,18 @@ DEFAULT_DIR = Path(".run/kafka")
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("start", "stop", "status", "jars"))
     parser.add_argument("--port", type=int, default=9092, help="broker port (default 9092)")
-    parser.add_argument("--controller-port", type=int, default=None,
-                        help="KRaft controller port (default: broker port + 1)")
-    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR,
-                        help="run directory for data and logs (default .run/kafka)")
+    parser.add_argument(
+        "--controller-port",
+        type=int,
+        default=None,
+        help="KRaft controller port (default: broker port + 1)",
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help="run directory for data and logs (default .run/kafka)",
+    )
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for start")
 
 
@@ -36,13 +44,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"kafka jars resolved: {len(classpath.split(':'))} on the classpath")
         elif args.action == "start":
             seconds = broker.start(timeout_s=args.timeout)
-            print(f"kafka ready on {broker.bootstrap} after {seconds:.1f} s "
-                  f"(pid {broker.pid()}, logs {broker.log_file})")
+            print(
+                f"kafka ready on {broker.bootstrap} after {seconds:.1f} s "
+                f"(pid {broker.pid()}, logs {broker.log_file})"
+            )
         elif args.action == "stop":
             print("kafka stopped" if broker.stop() else "kafka was not running")
         else:
             pid = broker.pid()
-            print(f"kafka running on {broker.bootstrap} (pid {pid})" if pid else "kafka not running")
+            print(
+                f"kafka running on {broker.bootstrap} (pid {pid})" if pid else "kafka not running"
+            )
             return 0 if pid else 3
     except KafkaSetupError as exc:
         print(f"mentionflow kafka {args.action}: {exc}", file=sys.stderr)

@@ -21,13 +21,18 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         for topic in TOPICS:
             policy = "compact" if topic.compacted else f"retention {topic.retention_days} d"
-            print(f"{settings.topic(topic.name):28} key: {topic.key:26} {policy:16} {topic.description}")
+            print(
+                f"{settings.topic(topic.name):28} key: {topic.key:26} {policy:16} {topic.description}"
+            )
         return 0
     try:
         report = asyncio.run(create_topics(settings))
-    except Exception as exc:  # noqa: BLE001 - broker unreachable etc.: one clear line
-        print(f"mentionflow topics create: cannot reach Kafka at "
-              f"{','.join(settings.bootstrap_servers)}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:
+        print(
+            f"mentionflow topics create: cannot reach Kafka at "
+            f"{','.join(settings.bootstrap_servers)}: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     for name in report.created:
         print(f"created  {name}")

@@ -1,0 +1,122 @@
+"""Normalise: ``mentions.raw`` -> ``mentions.normalized`` | ``mentions.deadletter``.
+
+At-least-once with an idempotent effect: a mention already seen (redelivery, a connector
+re-fetching a page) is dropped through the ``normalize-seen`` table, keyed by mention id.
+The raw topic is keyed ``source:native_id``, so every copy of a post reaches the same
+partition and the same table shard. The output is sent before the id is marked seen: a
+crash in between re-sends (consumers upsert by key) rather than loses. Ids expire after
+``MENTIONFLOW_DEDUPE_HOURS`` (default 72 h), so the table's size is bounded by the window.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import faust
+
+from pipeline.app import Pipeline
+from pipeline.brand import BrandAccounts
+from pipeline.deadletter import DeadLetter
+from pipeline.dedupe import SeenIndex, decode_seen, encode_seen
+from pipeline.envelope import EnvelopeError, RawEnvelope
+from pipeline.mention import Mention
+from pipeline.metrics import stage_metrics
+from pipeline.normalize import NormalizeError, normalize
+from pipeline.settings import Settings
+from pipeline.timeutil import utc_now
+
+__all__ = ["STAGE", "install", "normalize_record"]
+
+STAGE = "normalize"
+log = logging.getLogger(__name__)
+
+
+def normalize_record(
+    value: bytes | None, key: bytes | None, brand: BrandAccounts, now: datetime
+) -> Mention | DeadLetter:
+    """Raw bytes to a mention, or a dead letter saying why not. Never raises."""
+    payload = value or b""
+    try:
+        envelope = RawEnvelope.from_json(payload)
+        return normalize(envelope, brand, now=now)
+    except EnvelopeError as exc:
+        return DeadLetter.of(STAGE, "invalid_envelope", str(exc), payload, key=key, failed_at=now)
+    except NormalizeError as exc:
+        return DeadLetter.of(STAGE, exc.code, exc.reason, payload, key=key, failed_at=now)
+    except Exception as exc:
+        log.exception("normaliser failed unexpectedly")
+        return DeadLetter.of(
+            STAGE, "internal_error", f"{type(exc).__name__}: {exc}", payload, key=key, failed_at=now
+        )
+
+
+def brand_accounts(settings: Settings) -> BrandAccounts:
+    """The brand's own accounts from the watch list (none configured: nothing is marked)."""
+    if settings.watchlist is None:
+        return BrandAccounts()
+    from pipeline.watchlist import load_watchlist
+
+    return BrandAccounts.from_mapping(load_watchlist(settings.watchlist).brand_handles())
+
+
+def install(pipeline: Pipeline) -> None:
+    app, settings = pipeline.app, pipeline.settings
+    raw = pipeline.topic("mentions.raw")
+    normalized = pipeline.topic("mentions.normalized")
+    deadletter = pipeline.topic("mentions.deadletter")
+    brand = brand_accounts(settings)
+    metrics = stage_metrics()
+    seen = app.Table(
+        "normalize-seen",
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+        help="mention ids already normalised (value: b'<first seen, epoch s>:<partition>')",
+    )
+    index = SeenIndex(settings.dedupe_hours * 3600)
+
+    def expire(partition: int, now: float) -> None:
+        if not index.loaded(partition):
+            index.load(
+                partition,
+                (
+                    (key, stamp)
+                    for key, value in seen.items()
+                    for stamp, part in (decode_seen(value),)
+                    if part == partition
+                ),
+            )
+        for key in index.expired(partition, now):
+            value = seen.get(key)
+            if value is not None and decode_seen(value)[0] < now - index.window_s:
+                del seen[key]
+
+    @app.agent(raw, name=STAGE)
+    async def normalize_agent(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            metrics.received.labels(STAGE).inc()
+            now = utc_now()
+            expire(message.partition, now.timestamp())
+            result = normalize_record(event.value, event.key, brand, now)
+            if isinstance(result, DeadLetter):
+                result.topic, result.partition, result.offset = (
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                )
+                metrics.dead_lettered.labels(STAGE, result.error).inc()
+                await deadletter.send(key=event.key, value=result.to_json())
+                continue
+            mention_key = result.id.encode()
+            if mention_key in seen:
+                metrics.dropped.labels(STAGE, "duplicate").inc()
+                continue
+            await normalized.send(key=mention_key, value=result.to_json())
+            seen[mention_key] = encode_seen(now.timestamp(), message.partition)
+            index.add(message.partition, mention_key, now.timestamp())
+            metrics.passed.labels(STAGE).inc()
+            metrics.latency.labels(STAGE).observe(
+                max(0.0, (utc_now() - result.created_at).total_seconds())
+            )
