@@ -76,7 +76,9 @@ def bench(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.relevance.bench")
     root = Path(__file__).resolve().parents[2]
-    parser.add_argument("--watchlist", type=Path, default=root / "config" / "watchlist.example.yaml")
+    parser.add_argument(
+        "--watchlist", type=Path, default=root / "config" / "watchlist.example.yaml"
+    )
     default_data = os.environ.get("MENTIONFLOW_SHARED_DATA") or str(root.parent / "shared" / "data")
     parser.add_argument("--data", type=Path, default=Path(default_data))
     parser.add_argument("--seconds", type=float, default=10.0)
