@@ -51,6 +51,5 @@ def char_features(text: str) -> set[str]:
         padded = f" {word} "
         n_chars = len(padded)
         for n in range(2, 6):
-            for i in range(n_chars - n + 1):
-                feats.add("#" + padded[i : i + n])
+            feats.update(["#" + padded[i : i + n] for i in range(n_chars - n + 1)])
     return feats

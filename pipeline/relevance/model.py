@@ -14,7 +14,7 @@ import gzip
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -36,19 +36,12 @@ class Stage:
     weights: dict[str, list[float]]
 
     def scores(self, feats: set[str], extra: set[str] | None = None) -> list[float]:
-        acc = list(self.intercept)
-        n = len(acc)
         get = self.weights.get
-        for group in (feats, extra) if extra is not None else (feats,):
-            for f in group:
-                w = get(f)
-                if w is not None:
-                    if n == 1:
-                        acc[0] += w[0]
-                    else:
-                        for i in range(n):
-                            acc[i] += w[i]
-        return acc
+        hits = [w for w in map(get, feats) if w is not None]
+        if extra is not None:
+            hits.extend(w for w in map(get, extra) if w is not None)
+        hits.append(self.intercept)
+        return cast(list[float], [*map(sum, zip(*hits, strict=True))])
 
 
 @dataclass(slots=True)
@@ -140,7 +133,7 @@ class Fused:
         get = self._table.get
         hits = [w for w in map(get, feats) if w is not None]
         hits.append(self._intercept)
-        total: list[float] = [*map(math.fsum, zip(*hits, strict=True))]
+        total = cast(list[float], [*map(sum, zip(*hits, strict=True))])
         return [total[a:b] for a, b in self._slices]
 
 
