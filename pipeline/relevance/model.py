@@ -172,7 +172,10 @@ class Model:
         }
         raw = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+        with (
+            open(path, "wb") as fh,
+            gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0) as gz,
+        ):
             gz.write(raw)
 
 
