@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from pipeline.mention import Mention
+from pipeline.relevance.budget import EscalationBudget
 from pipeline.relevance.decision import Classifier
 from pipeline.relevance.inputs import mention_from_record
 from pipeline.relevance.model import load_model
@@ -49,17 +50,23 @@ def _stream(data_dir: Path, detect: bool, limit: int = 20_000) -> list[Mention]:
 def bench(
     watchlist_path: Path, data_dir: Path, seconds: float = 10.0, detect: bool = False
 ) -> dict[str, Any]:
-    """Measure; returns ``{"posts_per_s", "load_s", "rss_mb", "posts", "escalated_share"}``."""
+    """Measure; returns ``{"posts_per_s", "load_s", "rss_mb", "posts", "escalated_share"}``.
+
+    Decisions go through an :class:`EscalationBudget` at 2%, as in the agent.
+    """
     stream = _stream(data_dir, detect)
     started = time.perf_counter()
     model = load_model()
     classifier = Classifier(load_watchlist(watchlist_path), model)
     load_s = time.perf_counter() - started
+    budget = EscalationBudget(target_rate=0.02)
     done = escalated = 0
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
         for mention in stream:
-            escalated += classifier.decide(mention).escalate
+            decision = classifier.decide(mention, threshold=budget.threshold)
+            budget.observe(decision)
+            escalated += decision.escalate
         done += len(stream)
     elapsed = time.perf_counter() - started
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

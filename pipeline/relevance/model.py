@@ -39,7 +39,7 @@ class Stage:
         get = self.weights.get
         hits = [w for w in map(get, feats) if w is not None]
         if extra is not None:
-            hits.extend(w for w in map(get, extra) if w is not None)
+            hits += [w for w in map(get, extra) if w is not None]
         hits.append(self.intercept)
         return cast(list[float], [*map(sum, zip(*hits, strict=True))])
 
