@@ -10,6 +10,7 @@ stderr; the exit code is then 1 (0 when every line was classified).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import IO, Any
 
@@ -62,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
                 out = {"id": rid, "line": number, "error": reason}
                 print(f"mentionflow classify: line {number}: {reason}", file=sys.stderr)
             dst.write(orjson.dumps(out) + b"\n")
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1 if errors else 0
     finally:
         if src is not sys.stdin.buffer:
             src.close()

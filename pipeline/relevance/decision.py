@@ -59,8 +59,8 @@ STRONG_COMPLAINT = 0.9
 COMPLAINT_THRESHOLD = {"en": 0.5, "de": 0.7}
 #: A named entity is dropped when its relevance head is this sure it is not about it.
 RELEVANCE_DROP_BELOW = 0.4
-#: An unnamed entity is added when its relevance head is at least this sure.
-RELEVANCE_ADD_FROM = 0.9
+# The head is not used to *add* an unnamed entity: trained on keyword-collected GermEval
+# posts, it calls most short German tweets relevant (CV gain of adding: +0.25 points only).
 
 
 @dataclass(slots=True)
@@ -192,17 +192,16 @@ class Classifier:
             if named and p_rel < RELEVANCE_DROP_BELOW:
                 entities.remove(entity)
                 reasons.append(f"'{entity}' named but not about it (p={p_rel:.2f})")
-            elif not named and p_rel >= RELEVANCE_ADD_FROM:
-                entities.append(entity)
-                reasons.append(f"about '{entity}' by context (p={p_rel:.2f})")
             relevant = bool(entities)
         direct_channel = mention.is_direct or mention.kind in ("direct_message", "email")
         to_brand = bool(
             mention.reply_to_brand or any(h in self._brand_handles for h in addressed)
         ) or any(m.alias.startswith("@") and m.entity in self._own for m in matches)
-        if direct_channel and not relevant:
+        if (direct_channel or to_brand) and not relevant:
             relevant = True
-            reasons.append("direct channel to the brand")
+            reasons.append(
+                "direct channel to the brand" if direct_channel else "reply to the brand"
+            )
         for m in matches:
             if m.entity in entities:
                 reasons.append(f"names '{m.entity}' ({m.alias})")
