@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "sample": "pipeline.commands.sample",
     "classify": "pipeline.commands.classify",
     "train": "pipeline.commands.train",
+    "join": "pipeline.commands.join",
+    "sla": "pipeline.commands.sla",
 }
 
 
