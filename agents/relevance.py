@@ -62,11 +62,12 @@ class RelevanceStage:
         self.metrics = metrics
 
     def handle(self, key: bytes | None, value: bytes, now: datetime | None = None) -> Outcome:
-        self.metrics.received.inc()
+        stage = self.metrics.pipeline.stage
+        stage.received.labels(STAGE).inc()
         try:
             mention = Mention.from_json(value)
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
-            self.metrics.invalid.inc()
+            stage.dead_lettered.labels(STAGE, "invalid_mention").inc()
             return Outcome(
                 deadletter=DeadLetter.of(
                     STAGE, "invalid_mention", f"{type(exc).__name__}: {exc}", value, key=key
@@ -74,16 +75,23 @@ class RelevanceStage:
             )
         decision = self.classifier.decide(mention, threshold=self.budget.threshold)
         self.budget.observe(decision)
+        now = now or utc_now()
+        self.metrics.pipeline.escalation(
+            mention.source,
+            decision.priority,
+            decision.category,
+            escalated=decision.escalate,
+            posted_at=mention.created_at,
+            escalated_at=now,
+        )
         if not decision.escalate:
-            self.metrics.dropped.labels(decision.drop_reason or "other").inc()
+            stage.dropped.labels(STAGE, decision.drop_reason or "other").inc()
             return Outcome(decision=decision)
-        reason = (
-            "forced" if decision.forced else ("competitor" if decision.competitor else "budget")
-        )
-        self.metrics.escalated.labels(reason).inc()
-        return Outcome(
-            decision=decision, escalation=encode_escalation(mention, decision, now or utc_now())
-        )
+        rule = "forced" if decision.forced else ("competitor" if decision.competitor else "budget")
+        self.metrics.escalated_by_rule.labels(rule).inc()
+        stage.passed.labels(STAGE).inc()
+        stage.latency.labels(STAGE).observe(max(0.0, (now - mention.created_at).total_seconds()))
+        return Outcome(decision=decision, escalation=encode_escalation(mention, decision, now))
 
 
 def _env_rate() -> float:

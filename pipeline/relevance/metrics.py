@@ -1,8 +1,14 @@
-"""Prometheus counters of the relevance stage, on an injectable registry.
+"""Metrics of the relevance stage, on an injectable registry.
 
-``relevance_metrics(registry)`` returns the counters bound to ``registry`` (default: the
-module-level registry set by :func:`set_registry`, else prometheus_client's global one),
-created once per registry so that tests building several apps do not collide.
+The shared stage counters (``mentionflow_stage_received_total{stage="relevance"}``,
+``..._passed_total``, ``..._dropped_total{reason}``, ``..._deadlettered_total{error}``) and
+the escalation counters (``mentionflow_escalation_*``) come from :mod:`pipeline.metrics`.
+This module adds one counter only the relevance stage knows:
+``mentionflow_relevance_escalated_total{rule}`` — ``forced`` (always-escalate rule),
+``budget`` (score over the budget threshold) or ``competitor`` (a competitor crisis).
+
+``relevance_metrics(registry)`` returns both, created once per registry (default: the one
+set by :func:`set_registry`, else prometheus_client's global registry).
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
+
+from pipeline.metrics import PipelineMetrics, pipeline_metrics
 
 __all__ = ["RelevanceMetrics", "relevance_metrics", "set_registry"]
 
@@ -19,10 +27,8 @@ _by_registry: dict[int, RelevanceMetrics] = {}
 
 @dataclass(frozen=True)
 class RelevanceMetrics:
-    received: Counter
-    escalated: Counter  # label reason: forced | budget | competitor
-    dropped: Counter  # label reason: not_relevant | not_actionable | below_threshold | ...
-    invalid: Counter
+    pipeline: PipelineMetrics
+    escalated_by_rule: Counter
 
 
 def set_registry(registry: CollectorRegistry | None) -> None:
@@ -34,29 +40,15 @@ def set_registry(registry: CollectorRegistry | None) -> None:
 def relevance_metrics(registry: CollectorRegistry | None = None) -> RelevanceMetrics:
     reg = registry or _registry or REGISTRY
     found = _by_registry.get(id(reg))
-    if found is None:
+    if found is None or found.pipeline.registry is not reg:
         found = RelevanceMetrics(
-            received=Counter(
-                "mentionflow_relevance_received_total",
-                "Mentions read by the relevance stage",
-                registry=reg,
-            ),
-            escalated=Counter(
+            pipeline=pipeline_metrics(reg),
+            escalated_by_rule=Counter(
                 "mentionflow_relevance_escalated_total",
-                "Mentions escalated, by reason (forced: always-escalate rule; budget: score "
-                "over the threshold; competitor: a competitor crisis)",
-                ["reason"],
-                registry=reg,
-            ),
-            dropped=Counter(
-                "mentionflow_relevance_dropped_total",
-                "Mentions not escalated, by reason",
-                ["reason"],
-                registry=reg,
-            ),
-            invalid=Counter(
-                "mentionflow_relevance_invalid_total",
-                "Records that were not valid mentions (sent to the dead-letter topic)",
+                "Mentions escalated by the relevance stage, by the rule that decided "
+                "(forced: always-escalate; budget: score over the threshold; competitor: "
+                "a competitor crisis)",
+                ["rule"],
                 registry=reg,
             ),
         )

@@ -74,12 +74,14 @@ async def test_agent_escalates_drops_and_deadletters(
         got = registry.get_sample_value(name, labels)
         return 0.0 if got is None else got
 
-    assert value("mentionflow_relevance_received_total") == 5
-    assert value("mentionflow_relevance_escalated_total", reason="budget") == 1
-    assert value("mentionflow_relevance_escalated_total", reason="forced") == 1
-    assert value("mentionflow_relevance_dropped_total", reason="brand_own_post") == 1
-    assert value("mentionflow_relevance_invalid_total") == 1
-    dropped = value("mentionflow_relevance_dropped_total", reason="not_relevant") + value(
-        "mentionflow_relevance_dropped_total", reason="not_actionable"
+    stage = {"stage": "relevance"}
+    assert value("mentionflow_stage_received_total", **stage) == 5
+    assert value("mentionflow_stage_passed_total", **stage) == 2
+    assert value("mentionflow_relevance_escalated_total", rule="budget") == 1
+    assert value("mentionflow_relevance_escalated_total", rule="forced") == 1
+    assert value("mentionflow_stage_dropped_total", reason="brand_own_post", **stage) == 1
+    assert value("mentionflow_stage_deadlettered_total", error="invalid_mention", **stage) == 1
+    dropped = value("mentionflow_stage_dropped_total", reason="not_relevant", **stage) + value(
+        "mentionflow_stage_dropped_total", reason="not_actionable", **stage
     )
     assert dropped == 1
