@@ -23,6 +23,8 @@ def mention_from_record(data: Any) -> Mention:
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
     if "id" not in data or data["id"] is None:
         raise ValueError("missing 'id'")
+    if not isinstance(data["id"], str | int) or isinstance(data["id"], bool):
+        raise ValueError(f"'id' must be a string or an integer, got {type(data['id']).__name__}")
     text = data.get("text")
     if not isinstance(text, str):
         raise ValueError("missing or non-string 'text'")

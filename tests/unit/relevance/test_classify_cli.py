@@ -87,16 +87,18 @@ def test_bad_lines_give_error_records_in_order(
             '{"id": "y"}',
             "[1, 2]",
             '{"id": "z", "text": "DB", "created_at": "gestern"}',
+            '{"id": ["x"], "text": "DB"}',
         ],
     )
     assert code == 1
-    assert [r.get("id") for r in out] == ["x", None, "y", None, "z"]
+    assert [r.get("id") for r in out] == ["x", None, "y", None, "z", ["x"]]
     assert "error" not in out[0]
     assert out[1]["line"] == 2
     assert "not JSON" in str(out[1]["error"])
     assert "text" in str(out[2]["error"])
     assert "object" in str(out[3]["error"])
     assert "timestamp" in str(out[4]["error"])
+    assert "string or an integer" in str(out[5]["error"])
     assert "line 2" in capsys.readouterr().err
 
 
