@@ -22,6 +22,7 @@ __all__ = ["AGENT_MODULES", "Pipeline", "create_pipeline"]
 #: Stages in flow order; each module has ``install(pipeline: Pipeline) -> None``.
 AGENT_MODULES: tuple[str, ...] = (
     "agents.normalize",
+    "agents.relevance",
     "agents.join",
     "agents.sla",
     "agents.feedback",

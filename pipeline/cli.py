@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "worker": "pipeline.commands.worker",
     "replay": "pipeline.commands.replay",
     "sample": "pipeline.commands.sample",
+    "classify": "pipeline.commands.classify",
+    "train": "pipeline.commands.train",
     "join": "pipeline.commands.join",
     "sla": "pipeline.commands.sla",
 }

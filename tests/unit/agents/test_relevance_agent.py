@@ -1,0 +1,87 @@
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+import schemas
+from pipeline.app import create_pipeline
+from pipeline.relevance import metrics
+from pipeline.settings import Settings
+from tests.unit.relevance.conftest import make_mention
+
+WATCHLIST = """\
+entities:
+  - name: Deutsche Bahn
+    kind: brand
+    aliases: ["Deutsche Bahn", "DB", "Bahn"]
+    handles: {twitter: ["DB_Bahn", "DB_Info"]}
+"""
+
+
+@pytest.fixture
+def registry() -> Iterator[CollectorRegistry]:
+    reg = CollectorRegistry()
+    metrics.set_registry(reg)
+    yield reg
+    metrics.set_registry(None)
+
+
+async def test_agent_escalates_drops_and_deadletters(
+    tmp_path: Path, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wl = tmp_path / "wl.yaml"
+    wl.write_text(WATCHLIST)
+    settings = dataclasses.replace(Settings(), watchlist=wl, store="memory://", data_dir=tmp_path)
+    pipeline = create_pipeline(settings, agents=("agents.relevance",))
+    sent: dict[str, list[tuple[bytes, bytes]]] = {
+        "mentions.escalated": [],
+        "mentions.deadletter": [],
+    }
+
+    for name in sent:
+
+        async def fake_send(*, key: bytes, value: bytes, _name: str = name, **_: Any) -> None:
+            sent[_name].append((key, value))
+
+        monkeypatch.setattr(pipeline.topic(name), "send", fake_send)
+
+    agent = pipeline.app.agents["relevance"]
+    outage = make_mention(
+        "Signalstörung bei der Bahn, alle Züge fallen aus", lang="de", id="twitter:10"
+    )
+    chatter = make_mention("Schönes Wetter heute im Park", lang="de", id="twitter:11")
+    brand = make_mention("Die Störung ist behoben", lang="de", id="twitter:12", is_brand=True)
+    dm = make_mention("Hallo, eine Frage", kind="direct_message", is_direct=True, id="twitter:13")
+    async with agent.test_context() as ag:
+        for m in (outage, chatter, brand, dm):
+            await ag.put(m.to_json(), key=m.id.encode())
+        await ag.put(b"{broken", key=b"twitter:14")
+
+    escalated = [orjson.loads(v) for _, v in sent["mentions.escalated"]]
+    assert [e["id"] for e in escalated] == ["twitter:10", "twitter:13"]
+    assert all(k == b"twitter:42" for k, _ in sent["mentions.escalated"])
+    for e in escalated:
+        assert schemas.validate("escalation", e) == []
+    ((dl_key, dl_value),) = sent["mentions.deadletter"]
+    assert dl_key == b"twitter:14"
+    assert schemas.validate("deadletter", orjson.loads(dl_value)) == []
+
+    def value(name: str, **labels: str) -> float:
+        got = registry.get_sample_value(name, labels)
+        return 0.0 if got is None else got
+
+    stage = {"stage": "relevance"}
+    assert value("mentionflow_stage_received_total", **stage) == 5
+    assert value("mentionflow_stage_passed_total", **stage) == 2
+    assert value("mentionflow_relevance_escalated_total", rule="budget") == 1
+    assert value("mentionflow_relevance_escalated_total", rule="forced") == 1
+    assert value("mentionflow_stage_dropped_total", reason="brand_own_post", **stage) == 1
+    assert value("mentionflow_stage_deadlettered_total", error="invalid_mention", **stage) == 1
+    dropped = value("mentionflow_stage_dropped_total", reason="not_relevant", **stage) + value(
+        "mentionflow_stage_dropped_total", reason="not_actionable", **stage
+    )
+    assert dropped == 1

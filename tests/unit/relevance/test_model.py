@@ -1,0 +1,113 @@
+import argparse
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pipeline.commands import train
+from pipeline.relevance.features import char_features, features, tokens
+from pipeline.relevance.model import Fused, load_model
+from pipeline.relevance.training import cross_validate, train_model
+
+GOOD = [
+    "great service thanks",
+    "love the new app",
+    "thanks for the quick help",
+    "nice and friendly staff",
+]
+BAD = [
+    "my parcel never arrived",
+    "charged twice no refund",
+    "app crashes all the time",
+    "rude staff and late",
+]
+
+
+def rows(n: int = 80) -> list[dict[str, object]]:
+    rng = random.Random(3)
+    out = []
+    for i in range(n):
+        bad = i % 2 == 0
+        text = f"{rng.choice(BAD if bad else GOOD)} {rng.choice(['today', 'again', 'honestly'])}"
+        out.append(
+            {
+                "text": text,
+                "lang": "en",
+                "labels": {"complaint": bad, "sentiment": "negative" if bad else "positive"},
+            }
+        )
+    return out
+
+
+def test_tokens_and_features() -> None:
+    assert tokens("@DB_Bahn 40 Min. zu spät!! https://t.co/x") == [
+        "zzuser", "<num>", "min", "zu", "spät", "!", "!", "zzurl",
+    ]  # fmt: skip
+    feats = features("Der ICE ist SCHON wieder zu spät")
+    assert {"ice", "zu|spät", "<s>|der", "spät|</s>", "<caps>"} <= feats
+    assert {"# z", "#zug", "#ug "} <= char_features("Zug")
+
+
+def test_train_save_load_predict_roundtrip(tmp_path: Path) -> None:
+    model = train_model(rows(), entity=None, meta={"recipe": "test"})
+    assert set(model.heads) == {"complaint_en", "sentiment_en"}
+    path = tmp_path / "m.json.gz"
+    model.save(path)
+    again = load_model(path)
+    assert again.meta == {"recipe": "test"}
+    head = again.heads["complaint_en"]
+    text = "my parcel never arrived again"
+    label, p = head.predict(features(text), text)
+    assert label == "yes"
+    assert p > 0.5
+    label, p = head.predict(features("great service thanks"), "great service thanks")
+    assert label == "no"
+    # the fused stage 1 equals each head's own stage 1
+    fused = Fused([again.heads["complaint_en"], again.heads["sentiment_en"]])
+    feats = features(text)
+    a, b = fused.scores(feats)
+    assert a == pytest.approx(again.heads["complaint_en"].stages[0].scores(feats))
+    assert b == pytest.approx(again.heads["sentiment_en"].stages[0].scores(feats))
+
+
+def test_training_is_deterministic(tmp_path: Path) -> None:
+    train_model(rows(), None).save(tmp_path / "a.gz")
+    train_model(rows(), None).save(tmp_path / "b.gz")
+    assert (tmp_path / "a.gz").read_bytes() == (tmp_path / "b.gz").read_bytes()
+
+
+def test_cross_validate_reports_f1() -> None:
+    result = cross_validate(rows(), folds=3)
+    assert result["complaint_en"]["macro_f1"] > 0.9
+    assert 0.0 <= result["sentiment_en"]["stage2_share"] <= 1.0
+
+
+def test_load_rejects_garbage(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(b"nope")
+    with pytest.raises(ValueError, match="not a mentionflow model"):
+        load_model(bad)
+    with pytest.raises(ValueError, match="not found"):
+        load_model(tmp_path / "missing.gz")
+
+
+def test_train_command_on_own_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "mine.jsonl"
+    data.write_bytes(b"\n".join(orjson.dumps(r) for r in rows()))
+    out = tmp_path / "model.json.gz"
+    parser = argparse.ArgumentParser()
+    train.configure(parser)
+    code = train.run(parser.parse_args(["--data", str(data), "--output", str(out)]))
+    assert code == 0
+    assert "complaint_en (80 rows)" in capsys.readouterr().out
+    assert load_model(out).meta["files"] == ["mine.jsonl"]
+
+
+def test_train_command_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"text": "ok"}\n{oops\n')
+    parser = argparse.ArgumentParser()
+    train.configure(parser)
+    assert train.run(parser.parse_args(["--data", str(data), "--output", str(tmp_path / "m")])) == 2
+    assert "bad.jsonl:2" in capsys.readouterr().err
