@@ -1,0 +1,268 @@
+"""Generic and Facebook webhooks through the shared server, on a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from connectors.facebook import FacebookWebhookConnector
+from connectors.server import ReceiverConnector, WebhookServer
+from connectors.webhook import WebhookConnector, sign
+from pipeline.brand import BrandAccounts
+from pipeline.normalize import normalize
+from pipeline.settings import Settings
+from tests.support.connectors import MemoryCheckpoints, MemorySink
+
+SECRET = "s3cret-s3cret-s3cret"
+
+
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("FACEBOOK_APP_SECRET", SECRET)
+    monkeypatch.setenv("FACEBOOK_VERIFY_TOKEN", "verify-me")
+
+
+async def serve(
+    receivers: list[ReceiverConnector],
+) -> AsyncIterator[tuple[str, list[asyncio.Task[int]]]]:
+    server = WebhookServer(receivers, host="127.0.0.1", port=0)
+    await server.start()
+    tasks = [asyncio.create_task(r.run()) for r in receivers]
+    try:
+        yield server.url, tasks
+    finally:
+        await server.stop()
+        for r in receivers:
+            r.stop()
+        await asyncio.gather(*tasks)
+
+
+@pytest.fixture
+async def generic(sink: MemorySink) -> AsyncIterator[tuple[str, WebhookConnector]]:
+    connector = WebhookConnector(
+        "hooks",
+        Settings(),
+        source="webhook",
+        max_body_bytes=4096,
+        publisher=sink,
+        checkpoints=MemoryCheckpoints(),
+        registry=CollectorRegistry(),
+    )
+    async for url, _ in serve([connector]):
+        yield url, connector
+
+
+def post(i: str = "p1") -> dict[str, Any]:
+    return {
+        "id": i,
+        "text": "my parcel never arrived",
+        "created_at": "2026-11-23T09:00:00Z",
+        "author": {"id": "u1", "handle": "annie"},
+    }
+
+
+async def test_signed_post_is_stored_before_the_202(
+    generic: tuple[str, WebhookConnector], sink: MemorySink
+) -> None:
+    url, _ = generic
+    body = orjson.dumps([post("p1"), post("p2"), {"text": "no id"}])
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{url}/webhooks/generic",
+            content=body,
+            headers=sign(SECRET.encode(), body, int(time.time())),
+        )
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 2, "dead_lettered": 1}
+    # The 202 came after the flush: the records are already there.
+    assert [e.native_id for e in sink.raw] == ["p1", "p2"]
+    assert normalize(sink.raw[0], BrandAccounts()).text == "my parcel never arrived"
+    assert sink.dead()[0]["error"] == "invalid_item"
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "missing"),
+        (
+            {"X-Mentionflow-Timestamp": "now", "X-Mentionflow-Signature": "sha256=00"},
+            "Unix seconds",
+        ),
+        ("stale", "window"),
+        ("wrong", "does not match"),
+    ],
+)
+async def test_bad_signatures_and_replays_get_401(
+    generic: tuple[str, WebhookConnector], sink: MemorySink, headers: Any, reason: str
+) -> None:
+    url, _ = generic
+    body = orjson.dumps(post())
+    if headers == "stale":
+        headers = sign(SECRET.encode(), body, int(time.time()) - 3600)
+    elif headers == "wrong":
+        headers = sign(b"another-secret-entirely", body, int(time.time()))
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{url}/webhooks/generic", content=body, headers=headers)
+    assert response.status_code == 401
+    assert reason in response.json()["error"]
+    assert sink.raw == []
+
+
+async def test_oversized_and_unparseable_bodies(
+    generic: tuple[str, WebhookConnector], sink: MemorySink
+) -> None:
+    url, _ = generic
+    big = b"[" + b" " * 5000 + b"]"
+    broken = b'{"id": "x", "te'
+    now = int(time.time())
+    async with httpx.AsyncClient() as client:
+        too_big = await client.post(
+            f"{url}/webhooks/generic", content=big, headers=sign(SECRET.encode(), big, now)
+        )
+        bad = await client.post(
+            f"{url}/webhooks/generic", content=broken, headers=sign(SECRET.encode(), broken, now)
+        )
+    assert too_big.status_code == 413
+    assert bad.status_code == 400
+    assert sink.dead()[0]["error"] == "malformed_body"
+
+
+async def test_a_receiver_that_cannot_store_answers_503(sink: MemorySink) -> None:
+    sink.fail_flushes = 100
+    connector = WebhookConnector(
+        "hooks",
+        Settings(),
+        publisher=sink,
+        checkpoints=MemoryCheckpoints(),
+        registry=CollectorRegistry(),
+        ack_timeout_s=0.5,
+    )
+    server = WebhookServer([connector], host="127.0.0.1", port=0)
+    await server.start()
+    task = asyncio.create_task(connector.run())
+    body = orjson.dumps(post())
+    try:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{server.url}/webhooks/generic",
+                content=body,
+                headers=sign(SECRET.encode(), body, int(time.time())),
+            )
+        assert response.status_code == 503
+    finally:
+        await server.stop()
+        connector.stop()
+        task.cancel()
+        with pytest.raises((asyncio.CancelledError, ConnectionError)):
+            await task
+
+
+def fb_signature(body: bytes) -> dict[str, str]:
+    return {
+        "X-Hub-Signature-256": "sha256="
+        + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(),
+        "Content-Type": "application/json",
+    }
+
+
+async def test_facebook_handshake_signature_messenger_and_feed_changes(sink: MemorySink) -> None:
+    connector = FacebookWebhookConnector(
+        "fb-hook",
+        Settings(),
+        publisher=sink,
+        checkpoints=MemoryCheckpoints(),
+        registry=CollectorRegistry(),
+    )
+    body = orjson.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": "PAGE1",
+                    "time": 1763892000000,
+                    "messaging": [
+                        {
+                            "sender": {"id": "PSID7"},
+                            "recipient": {"id": "PAGE1"},
+                            "timestamp": 1763892000000,
+                            "message": {"mid": "m_abc", "text": "My order 1234 is missing"},
+                        },
+                        {
+                            "sender": {"id": "PSID7"},
+                            "recipient": {"id": "PAGE1"},
+                            "timestamp": 1763892001000,
+                            "read": {"watermark": 1763892000000},
+                        },
+                    ],
+                },
+                {
+                    "id": "PAGE1",
+                    "time": 1763892005,
+                    "changes": [
+                        {
+                            "field": "feed",
+                            "value": {
+                                "item": "comment",
+                                "verb": "add",
+                                "comment_id": "111_222",
+                                "post_id": "PAGE1_111",
+                                "parent_id": "PAGE1_111",
+                                "from": {"id": "PAGE1", "name": "RailCo"},
+                                "message": "Sorry to hear that, DM us",
+                                "created_time": 1763892005,
+                            },
+                        },
+                        {
+                            "field": "feed",
+                            "value": {"item": "reaction", "verb": "add", "post_id": "PAGE1_111"},
+                        },
+                    ],
+                },
+            ],
+        }
+    )
+    async for url, _ in serve([connector]):
+        async with httpx.AsyncClient() as client:
+            ok = await client.get(
+                f"{url}/webhooks/facebook",
+                params={
+                    "hub.mode": "subscribe",
+                    "hub.verify_token": "verify-me",
+                    "hub.challenge": "1158201444",
+                },
+            )
+            wrong = await client.get(
+                f"{url}/webhooks/facebook",
+                params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"},
+            )
+            unsigned = await client.post(
+                f"{url}/webhooks/facebook",
+                content=body,
+                headers={"X-Hub-Signature-256": "sha256=deadbeef"},
+            )
+            signed = await client.post(
+                f"{url}/webhooks/facebook", content=body, headers=fb_signature(body)
+            )
+    assert (ok.status_code, ok.text) == (200, "1158201444")
+    assert wrong.status_code == 403
+    assert unsigned.status_code == 401
+    assert signed.status_code == 202
+    assert [(e.type, e.native_id) for e in sink.raw] == [
+        ("facebook.messenger", "m_abc"),
+        ("facebook.comment", "111_222"),
+    ]
+    brand = BrandAccounts()
+    dm, reply = (normalize(e, brand) for e in sink.raw)
+    assert dm.is_direct and dm.text == "My order 1234 is missing"
+    assert reply.is_brand  # the page's own reply: stops the SLA clock
+    assert reply.in_reply_to == "facebook:PAGE1_111"
