@@ -263,6 +263,7 @@ async def test_facebook_handshake_signature_messenger_and_feed_changes(sink: Mem
     ]
     brand = BrandAccounts()
     dm, reply = (normalize(e, brand) for e in sink.raw)
-    assert dm.is_direct and dm.text == "My order 1234 is missing"
+    assert dm.is_direct
+    assert dm.text == "My order 1234 is missing"
     assert reply.is_brand  # the page's own reply: stops the SLA clock
     assert reply.in_reply_to == "facebook:PAGE1_111"
