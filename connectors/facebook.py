@@ -42,7 +42,7 @@ from pipeline.deadletter import DeadLetter
 from pipeline.settings import Settings, SettingsError
 from pipeline.timeutil import parse_ts
 
-__all__ = ["FacebookPageConnector", "FacebookWebhookConnector", "graph_time"]
+__all__ = ["FacebookPageConnector", "FacebookWebhookConnector", "graph_pages", "graph_time"]
 
 GRAPH = "https://graph.facebook.com"
 VERSION = "v21.0"
@@ -62,6 +62,29 @@ def _unix(created: Any) -> int | None:
         return int(parse_ts(created).timestamp())
     except (TypeError, ValueError):
         return None
+
+
+async def graph_pages(api: ApiClient, url: str, params: dict[str, str]) -> AsyncIterator[list[Any]]:
+    """Every page of a Graph edge (``{"data": [...], "paging": {"next": url}}``)."""
+    from connectors.http import MalformedResponse
+
+    next_url: str | None = url
+    query: dict[str, str] | None = params
+    while next_url:
+        response = await api.request("GET", next_url, params=query)
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedResponse(
+                f"Graph {url}: body is not JSON ({exc})", response.content
+            ) from None
+        if not isinstance(body, dict) or not isinstance(body.get("data", []), list):
+            raise MalformedResponse(f"Graph {url}: expected {{'data': [...]}}", response.content)
+        yield body.get("data") or []
+        raw_paging = body.get("paging")
+        paging: dict[str, Any] = raw_paging if isinstance(raw_paging, dict) else {}
+        next_url = paging.get("next") if isinstance(paging.get("next"), str) else None
+        query = None  # the next URL carries every parameter (and the token)
 
 
 def _env(name: str, what: str) -> str:
