@@ -275,7 +275,7 @@ class ApiClient:
             pause = regain * 60 if regain else self.usage_pause_s
             self._not_before = max(self._not_before, time.time() + min(pause, MAX_WAIT_S))
 
-        if 200 <= status < 300:
+        if 200 <= status < 300 or status == 304:  # 304: a conditional GET's "unchanged"
             return response
         body = response.text[:2000]
         if status == 429:

@@ -45,7 +45,8 @@ def entry_payload(entry: Any, feed: Any, url: str) -> dict[str, Any]:
         "content": content[0].get("value") if content else None,
         "author": entry.get("author"),
         "published": _iso(entry.get("published_parsed")),
-        "updated": _iso(entry.get("updated_parsed")),
+        # feedparser maps a missing "updated" to "published" with a DeprecationWarning.
+        "updated": _iso(entry.get("updated_parsed")) if "updated" in entry else None,
         "tags": [t.get("term") for t in entry.get("tags") or [] if t.get("term")],
         "feed": {"title": feed.get("title"), "link": feed.get("link"), "url": url},
     }

@@ -67,13 +67,21 @@ class ApiServer:
         self.app = web.Application()
         self.requests: list[web.Request] = []
         self.server: TestServer | None = None
+        self.handlers: dict[tuple[str, str], Handler] = {}
+        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        handler = self.handlers.get((request.method, request.path))
+        if handler is None:
+            return web.json_response(
+                {"error": f"no route {request.method} {request.path}"}, status=404
+            )
+        self.requests.append(request)
+        return await handler(request)
 
     def route(self, method: str, path: str, handler: Handler) -> None:
-        async def logged(request: web.Request) -> web.StreamResponse:
-            self.requests.append(request)
-            return await handler(request)
-
-        self.app.router.add_route(method, path, logged)
+        """Serve ``handler`` at ``method path`` (routes may be added after ``start``)."""
+        self.handlers[(method, path)] = handler
 
     def queue(self, method: str, path: str, responses: list[Handler]) -> None:
         """Serve ``responses`` in order, repeating the last one."""
