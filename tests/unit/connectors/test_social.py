@@ -156,10 +156,12 @@ async def test_youtube_threads_replies_and_watermark(
     api.route("GET", "/youtube/v3/commentThreads", threads_handler)
     api.route("GET", "/youtube/v3/comments", json_response(replies))
     base = await api.start()
+
     def make():
         return YouTubeConnector(
             "yt", Settings(), channel_id="UCbrand", base_url=base, **common(sink, checkpoints)
         )
+
     assert await make().run() == 8  # Ug1, six replies (5+ -> comments.list), Ug0
     again = await make().run()
     assert again == 0
@@ -207,6 +209,7 @@ async def test_mastodon_notifications_follow_link_pages_and_resume(
     api: ApiServer, sink: MemorySink, checkpoints: MemoryCheckpoints
 ) -> None:
     base = await api.start()
+
     def n(nid, st):
         return {
             "id": nid,
@@ -235,10 +238,16 @@ async def test_mastodon_notifications_follow_link_pages_and_resume(
         )(request)
 
     api.route("GET", "/api/v1/notifications", notifications)
+
     def make():
         return MastodonConnector(
-            "masto", Settings(), base_url=base, timelines=["notifications"], **common(sink, checkpoints)
+            "masto",
+            Settings(),
+            base_url=base,
+            timelines=["notifications"],
+            **common(sink, checkpoints),
         )
+
     assert await make().run() == 3
     assert checkpoints.saved["masto"] == {"notifications": "41"}
     assert await make().run() == 0
@@ -686,10 +695,12 @@ async def test_facebook_feed_paging_watermark_throttle_and_expired_token(
 
     api.route("GET", "/v21.0/PAGE/feed", feed)
     api.route("GET", "/v21.0/PAGE/visitor_posts", json_response({"data": []}))
+
     def make():
         return FacebookPageConnector(
             "fb", Settings(), page_id="PAGE", base_url=base, **common(sink, checkpoints)
         )
+
     connector = make()
     connector.api.sleep = no_sleep
     assert await connector.run() == 2
