@@ -54,6 +54,7 @@ async def run_connectors(connectors: list[Any], host: str, port: int) -> int:
         )
     tasks = {asyncio.create_task(c.run(), name=c.name): c for c in connectors}
     stopping = asyncio.Event()
+    background: set[asyncio.Task[None]] = set()
 
     async def shutdown() -> None:
         if server is not None:
@@ -64,7 +65,9 @@ async def run_connectors(connectors: list[Any], host: str, port: int) -> int:
     def on_signal() -> None:
         if not stopping.is_set():
             stopping.set()
-            asyncio.ensure_future(shutdown())
+            task = asyncio.ensure_future(shutdown())
+            background.add(task)
+            task.add_done_callback(background.discard)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
