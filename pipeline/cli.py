@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "topics": "pipeline.commands.topics",
     "worker": "pipeline.commands.worker",
     "replay": "pipeline.commands.replay",
+    "sample": "pipeline.commands.sample",
     "connect": "pipeline.commands.connect",
 }
 

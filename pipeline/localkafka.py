@@ -96,6 +96,9 @@ class LocalKafka:
     advertised_listeners: str | None = None
     security_protocol_map: str | None = None
     jvm_options: list[str] = field(default_factory=list)
+    #: Extra ``kafka-storage format`` arguments, e.g. ``["--add-scram", "SCRAM-SHA-256=[...]"]``
+    #: (KRaft keeps SCRAM users in the metadata log, so they are created at format time).
+    format_args: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -236,6 +239,7 @@ class LocalKafka:
                 _cluster_id(),
                 "-c",
                 str(self.run_dir / "server.properties"),
+                *self.format_args,
             ),
             capture_output=True,
             text=True,

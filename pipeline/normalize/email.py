@@ -1,7 +1,9 @@
 """RFC 5322 e-mail (``email.rfc822``): the message bytes travel in ``payload_b64``.
 
-Parsed with the standard library (``policy.default``): MIME multipart, RFC 2047 encoded-word
-headers, any charset Python knows (unknown ones fall back to Latin-1, never an error).
+Parsed with the standard library's ``compat32`` policy plus explicit RFC 2047 / RFC 6532 header
+decoding: ``policy.default`` parses every header into objects up front and costs ~10x more
+(~0.6 ms a message) for the same result here. MIME multipart, encoded-word headers, any
+charset Python knows (undeclared or unknown ones: UTF-8, else Windows-1252; never an error).
 The body is ``text/plain`` if present, else the HTML part converted to text. What the customer
 wrote is kept; quoted replies (``On ... wrote:``, ``Am ... schrieb ...:``, ``>`` lines,
 Outlook ``-----Original Message-----`` / ``Von:``/``From:`` header blocks) and signatures
@@ -10,12 +12,14 @@ Outlook ``-----Original Message-----`` / ``Von:``/``From:`` header blocks) and s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage, Message
+from email.header import Header, decode_header, make_header
+from email.message import Message
 from email.parser import BytesParser
+from email.utils import getaddresses
 from typing import Any
 
 from pipeline.brand import BrandAccounts
@@ -31,7 +35,7 @@ SOURCE = "email"
 #: Parsing a multi-megabyte mail costs milliseconds; larger ones are refused up front.
 MAX_BYTES = 10 * 1024 * 1024
 
-_PARSER = BytesParser(policy=policy.default)
+_PARSER = BytesParser(policy=policy.compat32)
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 
 # A line that starts the quoted part: everything from it on is dropped.
@@ -47,9 +51,8 @@ _QUOTE_HEADER = re.compile(
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
-# "On Mon, 23 Nov 2026 at 10:00, Max Muster" + "<max@example.org> wrote:" wrapped over two lines.
+# A quote header wrapped over two lines ("... schrieb RailCo <" + "service@railco.example>:").
 _QUOTE_HEADER_START = re.compile(r"^(?:On|Am)\s.{5,}$", re.IGNORECASE)
-_QUOTE_HEADER_END = re.compile(r"^.*\b(?:wrote|schrieb)\b.*:\s*$", re.IGNORECASE)
 # Outlook's header block of the quoted message: "From:"/"Von:" followed by Sent/Date/To lines.
 _OUTLOOK_FROM = re.compile(r"^\*?(?:From|Von|De)\s*:\*?\s", re.IGNORECASE)
 _OUTLOOK_NEXT = re.compile(
@@ -99,8 +102,7 @@ def strip_quotes_and_signature(text: str) -> str:
         if (
             i + 1 < n
             and _QUOTE_HEADER_START.match(stripped)
-            and _QUOTE_HEADER_END.match(lines[i + 1].strip())
-            and not stripped.endswith((".", "!", "?"))
+            and _QUOTE_HEADER.match(f"{stripped} {lines[i + 1].strip()}")
         ):
             break
         if _OUTLOOK_FROM.match(stripped) and any(
@@ -132,51 +134,91 @@ def html_to_text(markup: str) -> str:
     return "".join(parts)
 
 
-def _decode_part(part: Message) -> str:
-    try:
-        content = part.get_content()  # type: ignore[attr-defined]
-        if isinstance(content, str):
-            return content
-    except (LookupError, UnicodeError, AssertionError, KeyError, ValueError):
-        pass
-    raw = part.get_payload(decode=True)
-    if isinstance(raw, bytes):
-        charset = part.get_content_charset() or "utf-8"
+def _header_text(value: Any) -> str | None:
+    """A header as text; raw 8-bit UTF-8 (RFC 6532) or Latin-1 bytes are decoded properly.
+
+    The parser keeps undeclared 8-bit header bytes as surrogate escapes.
+    """
+    if value is None:
+        return None
+    if isinstance(value, Header):  # compat32 wraps headers holding 8-bit bytes
+        return "".join(
+            _decode_bytes(chunk, None if charset in (None, "unknown-8bit") else charset)
+            if isinstance(chunk, bytes)
+            else chunk
+            for chunk, charset in decode_header(value)
+        )
+    text = str(value)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        raw = text.encode("utf-8", "surrogateescape")
         try:
-            return raw.decode(charset, errors="replace")
-        except LookupError:
-            return raw.decode("latin-1")
-    return ""
-
-
-def _body(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain", "html"))
-    if part is None:
-        return ""
-    text = _decode_part(part)
-    if part.get_content_subtype() == "html":
-        text = html_to_text(text)
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
     return text
 
 
-def _attachments(msg: EmailMessage) -> list[str]:
-    if not msg.is_multipart():
-        return []
-    names: list[str] = []
-    for part in msg.iter_attachments():
-        name = part.get_filename()
-        names.append(name if name else part.get_content_type())
-    return names
+def _decode_bytes(raw: bytes, charset: str | None) -> str:
+    try:
+        return raw.decode(charset or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        pass
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("windows-1252", errors="replace")
 
 
-def _addresses(msg: EmailMessage, header: str) -> list[Address]:
-    value: Any = msg.get(header)
-    if value is None:
-        return []
-    return [a for a in getattr(value, "addresses", ()) if a.addr_spec and "@" in a.addr_spec]
+def _decoded(value: Any) -> str | None:
+    """A header value as text: RFC 2047 encoded words and raw 8-bit bytes decoded, unfolded."""
+    text = _header_text(value)
+    if text is None:
+        return None
+    if "=?" in text:
+        # A malformed encoded word stays as it was written.
+        with contextlib.suppress(ValueError, LookupError, UnicodeError, AssertionError):
+            text = str(make_header(decode_header(text)))
+    return " ".join(text.split())
+
+
+def _body_and_attachments(msg: Message) -> tuple[str, list[str]]:
+    plain: str | None = None
+    markup: str | None = None
+    attachments: list[str] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        filename = part.get_filename()
+        if part.get_content_disposition() == "attachment" or (
+            filename and not ctype.startswith("text/")
+        ):
+            attachments.append(_decoded(filename) or ctype if filename else ctype)
+            continue
+        if ctype not in ("text/plain", "text/html") or (
+            plain is not None and (markup is not None or ctype == "text/plain")
+        ):
+            continue
+        raw = part.get_payload(decode=True)
+        text = _decode_bytes(raw, part.get_content_charset()) if isinstance(raw, bytes) else ""
+        if ctype == "text/plain" and plain is None:
+            plain = text
+        elif ctype == "text/html" and markup is None:
+            markup = text
+    if plain is not None:
+        return plain, attachments
+    return (html_to_text(markup) if markup else ""), attachments
+
+
+def _addresses(msg: Message, header: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of an address header; entries without ``@`` skipped."""
+    values = msg.get_all(header) or []
+    raw = [_header_text(v) or "" for v in values]
+    return [(name, addr) for name, addr in getaddresses(raw) if "@" in addr]
 
 
 def _msgid(value: Any) -> str | None:
+    """A Message-ID without the angle brackets (None when absent or blank)."""
     if value is None:
         return None
     text = str(value).strip()
@@ -200,8 +242,6 @@ def parse_email(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
     if len(data) > MAX_BYTES:
         raise NormalizeError("bad_mime", f"the message has {len(data)} bytes (limit {MAX_BYTES})")
     msg = _PARSER.parsebytes(data)
-    if not isinstance(msg, EmailMessage):  # pragma: no cover - policy.default guarantees it
-        raise NormalizeError("bad_mime", "not a MIME message")
     if not any(k in msg for k in ("From", "Date", "Message-ID", "Subject")):
         raise NormalizeError(
             "bad_mime", "no RFC 5322 header (From, Date, Message-ID, Subject) found"
@@ -210,14 +250,14 @@ def parse_email(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
     senders = _addresses(msg, "From")
     if not senders:
         raise NormalizeError("missing_field", "header From is missing or has no address")
-    sender = senders[0]
-    address = sender.addr_spec.lower()
+    sender_name, sender_address = senders[0]
+    address = sender_address.strip().lower()
 
     date = msg.get("Date")
     if date is None:
         raise NormalizeError("missing_field", "header Date is missing")
     try:
-        created_at = parse_rfc2822(str(date))
+        created_at = parse_rfc2822(" ".join(str(date).split()))
     except (ValueError, TypeError, IndexError, OverflowError) as exc:
         raise NormalizeError("bad_timestamp", f"header Date {str(date)[:60]!r}: {exc}") from None
 
@@ -228,11 +268,12 @@ def parse_email(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
     references = _MSGID_RE.findall(str(msg.get("References") or ""))
     conversation = references[0] if references else (in_reply_to or native_id)
 
-    recipients = [a.addr_spec.lower() for h in ("To", "Cc") for a in _addresses(msg, h)]
+    recipients = [addr.strip().lower() for h in ("To", "Cc") for _, addr in _addresses(msg, h)]
     to_brand = any(brand.is_brand_mailbox(r) for r in recipients)
     is_brand = brand.is_brand_mailbox(address)
 
-    body = clean_text(_body(msg))
+    body_text, attachments = _body_and_attachments(msg)
+    body = clean_text(body_text)
     text = strip_quotes_and_signature(body)
     subject = msg.get("Subject")
     links: list[str] = []
@@ -249,14 +290,14 @@ def parse_email(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
         created_at=created_at,
         received_at=envelope.fetched_at,
         text=text,
-        author=Author(email=address, name=sender.display_name or None),
-        subject=clean_text(str(subject)) if subject is not None else None,
+        author=Author(email=address, name=_decoded(sender_name) or None),
+        subject=_decoded(subject),
         in_reply_to=mention_id(SOURCE, in_reply_to) if in_reply_to else None,
         conversation_id=conversation,
         addressed_to=list(dict.fromkeys(recipients)),
         is_brand=is_brand,
         is_direct=True,
         reply_to_brand=bool(in_reply_to) and to_brand and not is_brand,
-        attachments=_attachments(msg),
+        attachments=attachments,
         links=links,
     )

@@ -208,7 +208,9 @@ def parse_messenger(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
             "unsupported_type", f"{where} has no message (delivery/read/postback event)"
         )
     message = as_dict(event["message"], f"{where}.message")
-    sender = as_dict(event.get("sender"), f"{where}.sender")
+    if event.get("sender") is None:
+        raise NormalizeError("missing_field", f"{where}.sender is missing")
+    sender = as_dict(event["sender"], f"{where}.sender")
     recipient = as_dict(event.get("recipient") or {}, f"{where}.recipient")
     sender_id = req_id(sender, "id", f"{where}.sender")
     recipient_id = opt_id(recipient, "id", f"{where}.recipient")

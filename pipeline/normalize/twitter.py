@@ -75,6 +75,10 @@ def parse_tweet(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
     where = "payload.data"
     native_id = req_id(tweet, "id", where)
     text = req_str(tweet, "text", where, allow_empty=True)
+    note = tweet.get("note_tweet")
+    if isinstance(note, dict) and isinstance(note.get("text"), str) and note["text"]:
+        # Long posts (> 280 characters): "text" is cut, the full text is in note_tweet.
+        text = note["text"]
     created_at = parse_time(tweet, "created_at", where)
     author_id = opt_id(tweet, "author_id", where)
     users = _users(includes)
@@ -87,7 +91,12 @@ def parse_tweet(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
             replied_to = req_id(ref, "id", f"{where}.referenced_tweets[{i}]")
     in_reply_to_user = opt_id(tweet, "in_reply_to_user_id", where)
 
-    reply_to_brand = brand.is_brand_account(SOURCE, in_reply_to_user)
+    # With expansions=in_reply_to_user_id the replied-to user is in includes.users, so a
+    # brand configured by handle only is recognised as well as one configured by id.
+    reply_to_brand = brand.is_brand_account(SOURCE, in_reply_to_user) or (
+        in_reply_to_user is not None
+        and brand.is_brand_account(SOURCE, users.get(in_reply_to_user, {}).get("username"))
+    )
     if replied_to is not None and not reply_to_brand:
         for i, other in enumerate(as_list(includes.get("tweets"), "payload.includes.tweets")):
             if isinstance(other, dict) and str(other.get("id")) == replied_to:
@@ -113,6 +122,10 @@ def parse_tweet(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
                 link = u.get("unwound_url") or u.get("expanded_url") or u.get("url")
                 if isinstance(link, str) and link not in links:
                     links.append(link)
+                short = u.get("url")
+                if isinstance(short, str) and short and isinstance(link, str) and short != link:
+                    # Readers and the relevance stage see where a t.co link really points.
+                    text = text.replace(short, link)
 
     handle = author.handle
     url = (
