@@ -53,7 +53,7 @@ from email.parser import BytesHeaderParser, HeaderParser
 from typing import Any
 
 import orjson
-from aiohttp import BasicAuth, web
+from aiohttp import BasicAuth, BodyPartReader, web
 
 from connectors.base import Batch, PollingConnector, RawRecord
 from connectors.server import ReceiverConnector, hmac_sha256_hex, problem, same
@@ -319,6 +319,17 @@ def _header_block(text: str) -> list[tuple[str, str]]:
     return [(str(k), str(v)) for k, v in parsed.items()]
 
 
+#: Form fields that carry a whole raw message (SendGrid "email", Mailgun "body-mime").
+RAW_FIELDS = ("email", "body-mime")
+
+
+def _decode(data: bytes, charset: str) -> str:
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:  # a charset Python does not know
+        return data.decode("latin-1")
+
+
 class EmailWebhookConnector(ReceiverConnector):
     source = "email"
 
@@ -383,18 +394,22 @@ class EmailWebhookConnector(ReceiverConnector):
         form: dict[str, Any] = {}
         files: list[tuple[str, str, bytes]] = []
         raw_body = b""
-        if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        raw_fields: dict[str, bytes] = {}
+        if ctype == "multipart/form-data":
+            try:
+                form, raw_fields, files = await self._multipart(request)
+            except ValueError as exc:
+                return problem(400, f"unreadable multipart body: {str(exc)[:200]}")
+            if form.get("_too_large"):
+                return problem(413, f"body exceeds {self.max_body_bytes} bytes")
+        elif ctype == "application/x-www-form-urlencoded":
             try:
                 post = await request.post()
             except (ValueError, web.HTTPRequestEntityTooLarge) as exc:
                 return problem(
                     413 if isinstance(exc, web.HTTPRequestEntityTooLarge) else 400, str(exc)[:200]
                 )
-            for key, value in post.items():
-                if isinstance(value, web.FileField):
-                    files.append((value.filename, value.content_type, value.file.read()))
-                else:
-                    form[key] = value
+            form = {k: v for k, v in post.items() if isinstance(v, str)}
         else:
             body = await self.read_body(request)
             if isinstance(body, web.Response):
@@ -406,7 +421,7 @@ class EmailWebhookConnector(ReceiverConnector):
                 self.count_error("unauthorized")
                 return problem(401, f"token missing or wrong; Mailgun signature: {why}")
         try:
-            message = self._message(ctype, raw_body, form, files)
+            message = self._message(ctype, raw_body, form, raw_fields, files)
         except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
             letter = self.dead_letter(
                 "malformed_body",
@@ -418,8 +433,55 @@ class EmailWebhookConnector(ReceiverConnector):
         record = self.envelope("email.rfc822", message, message_id(message), {"inbound": ctype})
         return await self.accepted([record], [])
 
+    async def _multipart(
+        self, request: web.Request
+    ) -> tuple[dict[str, Any], dict[str, bytes], list[tuple[str, str, bytes]]]:
+        """Text fields, raw-MIME fields as bytes and files of a multipart body.
+
+        Fields are read as bytes: SendGrid posts each text field in the mail's own charset
+        and names it in the ``charsets`` field (``{"text": "iso-8859-1", ...}``), and its
+        raw ``email`` field is the message's bytes (8-bit Latin-1 included), which decoding
+        as UTF-8 would corrupt.
+        """
+        reader = await request.multipart()
+        raw: dict[str, bytes] = {}
+        files: list[tuple[str, str, bytes]] = []
+        size = 0
+        while True:
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):
+                continue  # a nested multipart: no inbound service sends one
+            data = await part.read(decode=True)
+            size += len(data)
+            if size > self.max_body_bytes:
+                return {"_too_large": True}, {}, []
+            if part.filename:
+                files.append((part.filename, part.headers.get("Content-Type", ""), bytes(data)))
+            elif part.name:
+                raw[part.name] = bytes(data)
+        charsets: dict[str, str] = {}
+        if "charsets" in raw:
+            try:
+                loaded = orjson.loads(raw["charsets"])
+            except orjson.JSONDecodeError:
+                loaded = None
+            if isinstance(loaded, dict):
+                charsets = {str(k): str(v) for k, v in loaded.items()}
+        form: dict[str, Any] = {}
+        for name, data in raw.items():
+            if name not in RAW_FIELDS:
+                form[name] = _decode(data, charsets.get(name, "utf-8"))
+        return form, {k: v for k, v in raw.items() if k in RAW_FIELDS}, files
+
     def _message(
-        self, ctype: str, raw: bytes, form: dict[str, Any], files: list[tuple[str, str, bytes]]
+        self,
+        ctype: str,
+        raw: bytes,
+        form: dict[str, Any],
+        raw_fields: dict[str, bytes],
+        files: list[tuple[str, str, bytes]],
     ) -> bytes:
         if ctype == "message/rfc822":
             if not raw.strip():
@@ -427,7 +489,9 @@ class EmailWebhookConnector(ReceiverConnector):
             return raw
         if ctype == "application/json":
             return self._postmark(orjson.loads(raw))
-        for key in ("email", "body-mime"):  # SendGrid raw / Mailgun MIME
+        for key in RAW_FIELDS:  # SendGrid raw / Mailgun MIME
+            if raw_fields.get(key, b"").strip():
+                return raw_fields[key]
             if form.get(key):
                 return str(form[key]).encode("utf-8", "surrogateescape")
         headers: list[tuple[str, str]] = []

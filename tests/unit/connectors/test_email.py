@@ -257,3 +257,48 @@ async def test_inbound_rejects_missing_auth_bad_signatures_and_garbage(
     assert garbage.status_code == 400
     assert sink.raw == []
     assert sink.dead()[0]["error"] == "malformed_body"
+
+
+async def test_sendgrid_multipart_keeps_8bit_raw_mail_and_decodes_fields_by_charsets(
+    inbound: str, sink: MemorySink
+) -> None:
+    eight_bit = (
+        b"From: Zo\xe9 <zoe@example.fr>\r\nTo: support@railco.example\r\nSubject: retard\r\n"
+        b"Message-ID: <sg-raw-1@example.fr>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        b"Le train a eu une heure de retard, d\xe9sol\xe9e mais je veux \xeatre rembours\xe9e.\r\n"
+    )
+    parsed_fields = {
+        "headers": (
+            None,
+            b"Message-ID: <sg-parsed-2@example.fr>\nDate: Mon, 23 Nov 2026 10:05:00 +0100\n",
+        ),
+        "from": (None, b"zoe@example.fr"),
+        "to": (None, b"support@railco.example"),
+        "subject": (None, b"Re\xe7u?"),
+        "text": (None, b"Toujours pas re\xe7u mon remboursement."),
+        "charsets": (
+            None,
+            b'{"to":"UTF-8","subject":"iso-8859-1","text":"iso-8859-1","from":"UTF-8"}',
+        ),
+        "attachment1": ("billet.pdf", b"%PDF-1.4", "application/pdf"),
+    }
+    headers = {"X-Webhook-Token": "tok-abcdefghijklmnop"}
+    async with httpx.AsyncClient() as client:
+        raw = await client.post(
+            inbound,
+            files={"email": (None, eight_bit), "to": (None, b"support@railco.example")},
+            headers=headers,
+        )
+        parsed = await client.post(inbound, files=parsed_fields, headers=headers)
+    assert (raw.status_code, parsed.status_code) == (202, 202)
+    first, second = sink.raw
+    assert first.payload_bytes == eight_bit  # byte for byte
+    mention = normalize(first, BRAND)
+    assert "désolée" in mention.text
+    assert "remboursée" in mention.text
+    reparsed = normalize(second, BRAND)
+    assert reparsed.subject == "Reçu?"
+    assert reparsed.text == "Toujours pas reçu mon remboursement."
+    assert reparsed.attachments == ["billet.pdf"]
+    assert second.native_id == "sg-parsed-2@example.fr"
