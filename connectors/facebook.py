@@ -321,6 +321,8 @@ class FacebookWebhookConnector(ReceiverConnector):
                     "malformed_body", "expected {'object': 'page', 'entry': [...]}", raw
                 )
             ]
+        if body.get("object") == "instagram":
+            return self._instagram(body["entry"])
         if body.get("object") != "page":
             self.ignored += 1
             return [], []
@@ -353,6 +355,63 @@ class FacebookWebhookConnector(ReceiverConnector):
                     letters.append(record)
                 elif record is not None:
                     records.append(record)
+        return records, letters
+
+    def _instagram(self, entries: list[Any]) -> tuple[list[RawRecord], list[DeadLetter]]:
+        """Instagram ``comments`` changes as ``instagram.comment`` (the polling payload shape).
+
+        ``mentions`` changes only carry ids to look up; they are counted as ignored (see
+        docs/connectors.md). The comment time is the entry's ``time`` (the webhook has no
+        comment timestamp).
+        """
+        records: list[RawRecord] = []
+        letters: list[DeadLetter] = []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                letters.append(
+                    self.dead_letter("invalid_item", "entry is not an object", orjson.dumps(entry))
+                )
+                continue
+            account = str(entry.get("id", ""))
+            for change in entry.get("changes") or []:
+                value = change.get("value") if isinstance(change, dict) else None
+                if (
+                    not isinstance(change, dict)
+                    or change.get("field") != "comments"
+                    or not isinstance(value, dict)
+                ):
+                    self.ignored += 1
+                    continue
+                cid = value.get("id")
+                raw_media, raw_sender = value.get("media"), value.get("from")
+                media: dict[str, Any] = raw_media if isinstance(raw_media, dict) else {}
+                sender: dict[str, Any] = raw_sender if isinstance(raw_sender, dict) else {}
+                try:
+                    created = graph_time(entry.get("time"))
+                except (TypeError, ValueError):
+                    created = None
+                if not isinstance(cid, str) or created is None or not media.get("id"):
+                    letters.append(
+                        self.dead_letter(
+                            "invalid_item",
+                            "Instagram comment change without id, media.id or entry time",
+                            orjson.dumps(change),
+                        )
+                    )
+                    continue
+                payload: dict[str, Any] = {
+                    "id": cid,
+                    "text": value.get("text", ""),
+                    "timestamp": created,
+                    "from": sender,
+                    "username": sender.get("username"),
+                }
+                if isinstance(value.get("parent_id"), str):
+                    payload["parent_id"] = value["parent_id"]
+                context = {"account_id": account, "media_id": str(media["id"])}
+                records.append(
+                    self.envelope("instagram.comment", payload, cid, context, source="instagram")
+                )
         return records, letters
 
     def _change(self, change: Any, page_id: str) -> RawRecord | DeadLetter | None:

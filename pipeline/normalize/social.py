@@ -74,8 +74,15 @@ def _ig_brand(
     brand: BrandAccounts, ctx: dict[str, Any], user_id: str | None, username: str | None
 ) -> bool:
     account = ctx.get("account_username")
-    return brand.is_brand("instagram", user_id, username) or (
-        username is not None and isinstance(account, str) and username.lower() == account.lower()
+    account_id = ctx.get("account_id")
+    return (
+        brand.is_brand("instagram", user_id, username)
+        or (
+            username is not None
+            and isinstance(account, str)
+            and username.lower() == account.lower()
+        )
+        or (user_id is not None and account_id is not None and str(account_id) == user_id)
     )
 
 

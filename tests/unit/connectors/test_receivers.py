@@ -267,3 +267,65 @@ async def test_facebook_handshake_signature_messenger_and_feed_changes(sink: Mem
     assert dm.text == "My order 1234 is missing"
     assert reply.is_brand  # the page's own reply: stops the SLA clock
     assert reply.in_reply_to == "facebook:PAGE1_111"
+
+
+async def test_instagram_comment_webhooks_through_the_meta_receiver(sink: MemorySink) -> None:
+    connector = FacebookWebhookConnector(
+        "meta-hook",
+        Settings(),
+        publisher=sink,
+        checkpoints=MemoryCheckpoints(),
+        registry=CollectorRegistry(),
+    )
+    body = orjson.dumps(
+        {
+            "object": "instagram",
+            "entry": [
+                {
+                    "id": "17841400",
+                    "time": 1763892000,
+                    "changes": [
+                        {
+                            "field": "comments",
+                            "value": {
+                                "from": {"id": "232323232", "username": "cust"},
+                                "media": {"id": "m1", "media_product_type": "FEED"},
+                                "id": "17865799348089039",
+                                "text": "Where is my refund?",
+                            },
+                        },
+                        {
+                            "field": "comments",
+                            "value": {
+                                "from": {"id": "17841400", "username": "railco"},
+                                "media": {"id": "m1"},
+                                "id": "17865799348089040",
+                                "parent_id": "17865799348089039",
+                                "text": "DM us please",
+                            },
+                        },
+                        {
+                            "field": "mentions",
+                            "value": {
+                                "media_id": "17887498072083520",
+                                "comment_id": "17887498072083521",
+                            },
+                        },
+                    ],
+                }
+            ],
+        }
+    )
+    async for url, _ in serve([connector]):
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{url}/webhooks/facebook", content=body, headers=fb_signature(body)
+            )
+    assert response.status_code == 202
+    assert [(e.source, e.type) for e in sink.raw] == [("instagram", "instagram.comment")] * 2
+    question, answer = (normalize(e, BrandAccounts()) for e in sink.raw)
+    assert question.in_reply_to == "instagram:m1"
+    assert not question.is_brand
+    assert answer.is_brand
+    assert answer.in_reply_to == "instagram:17865799348089039"
+    assert connector.ignored == 1
