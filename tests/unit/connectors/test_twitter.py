@@ -365,3 +365,87 @@ async def test_stream_reconnects_after_a_drop_and_fills_the_gap(
     assert checkpoints.saved["x-stream"] == {"last_id": "305"}
     posted = [r for r in api.requests if r.method == "POST"]
     assert len(posted) == 1
+
+
+async def test_stream_429_backs_off_from_a_minute_and_operational_disconnects_reconnect(
+    api: ApiServer, sink: MemorySink, checkpoints: MemoryCheckpoints
+) -> None:
+    calls = {"n": 0}
+    waits: list[float] = []
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return await json_response(
+                {
+                    "title": "ConnectionException",
+                    "detail": "This stream is currently at the maximum allowed connection limit.",
+                    "connection_issue": "TooManyConnections",
+                    "type": "https://api.twitter.com/2/problems/streaming-connection",
+                },
+                429,
+            )(request)
+        response = web.StreamResponse()
+        await response.prepare(request)
+        if calls["n"] == 2:
+            await response.write(
+                orjson.dumps(
+                    {
+                        "errors": [
+                            {
+                                "title": "operational-disconnect",
+                                "disconnect_type": "UpstreamOperationalDisconnect",
+                                "detail": "This stream has been disconnected upstream for operational reasons.",
+                            }
+                        ]
+                    }
+                )
+                + b"\r\n"
+            )
+            await response.write_eof()
+            return response
+        await response.write(orjson.dumps({"data": tweet("400", "42", "hi")}) + b"\r\n")
+        connector.stop()
+        await response.write_eof()
+        return response
+
+    api.route("GET", "/2/tweets/search/stream", stream)
+    connector = TwitterStreamConnector(
+        "x-stream",
+        Settings(),
+        base_url=await api.start(),
+        publisher=sink,
+        checkpoints=checkpoints,
+        registry=CollectorRegistry(),
+    )
+    real_wait = connector.wait_or_stop
+
+    async def recorded(seconds: float) -> bool:
+        waits.append(seconds)
+        return await real_wait(0)
+
+    connector.wait_or_stop = recorded  # type: ignore[method-assign]
+    await connector.run()
+    assert calls["n"] == 3
+    assert waits[0] >= 60  # X: 429 on connect backs off from one minute
+    assert [e.native_id for e in sink.raw] == ["400"]
+
+
+async def test_stream_with_a_revoked_token_stops(
+    api: ApiServer, sink: MemorySink, checkpoints: MemoryCheckpoints
+) -> None:
+    api.route(
+        "GET",
+        "/2/tweets/search/stream",
+        json_response({"title": "Unauthorized", "status": 401, "detail": "Unauthorized"}, 401),
+    )
+    connector = TwitterStreamConnector(
+        "x-stream",
+        Settings(),
+        base_url=await api.start(),
+        publisher=sink,
+        checkpoints=checkpoints,
+        registry=CollectorRegistry(),
+    )
+    with pytest.raises(AuthExpired):
+        await connector.run()
