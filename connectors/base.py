@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry
 from connectors.checkpoint import CheckpointStore
 from connectors.metrics import ConnectorMetrics, connector_metrics
 from connectors.publisher import Publisher
-from connectors.retry import RetryPolicy, retry
+from connectors.retry import PermanentError, RetryPolicy, retry
 from pipeline.deadletter import DeadLetter
 from pipeline.envelope import RawEnvelope
 from pipeline.settings import Settings
@@ -266,7 +266,7 @@ class PollingConnector(Connector):
         """One pass over the platform from ``cursor``."""
 
     async def batches(self, cursor: dict[str, Any] | None) -> AsyncIterator[Batch]:
-        from connectors.http import FatalHTTPError, MalformedResponse
+        from connectors.http import MalformedResponse
 
         while not self.stopping:
             try:
@@ -279,7 +279,9 @@ class PollingConnector(Connector):
             except MalformedResponse as exc:
                 letter = self.dead_letter("malformed_response", exc.reason, exc.body)
                 yield Batch([], None, dead_letters=[letter])
-            except FatalHTTPError:
+            except (
+                PermanentError
+            ):  # revoked token, wrong password, missing scope: a person must act
                 raise
             except Exception as exc:  # a pass that failed after retries: try again later
                 if self.stopping:

@@ -56,6 +56,7 @@ import orjson
 from aiohttp import BasicAuth, BodyPartReader, web
 
 from connectors.base import Batch, PollingConnector, RawRecord
+from connectors.retry import PermanentError
 from connectors.server import ReceiverConnector, hmac_sha256_hex, problem, same
 from pipeline.settings import Settings, SettingsError
 
@@ -152,10 +153,8 @@ class ImapConnector(PollingConnector):
             conn.login(self.username, self._password)
         except imaplib.IMAP4.error as exc:
             conn.shutdown()
-            from connectors.http import FatalHTTPError
-
             # Wrong credentials do not heal by retrying: stop with the server's words.
-            raise FatalHTTPError(0, f"imap://{self.host}", f"login refused: {exc}") from None
+            raise PermanentError(f"imap://{self.host}:{self.port}: login refused: {exc}") from None
         typ, data = conn.select(_quote(self.mailbox), readonly=True)
         if typ != "OK":
             raise imaplib.IMAP4.error(f"cannot open mailbox {self.mailbox!r}: {data!r}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shlex
+import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -66,8 +67,9 @@ class ImapServer:
         self.server: asyncio.Server | None = None
         self.port = 0
 
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Listen on 127.0.0.1 (implicit TLS, as on port 993, when ``ssl_context`` is given)."""
+        self.server = await asyncio.start_server(self._session, "127.0.0.1", 0, ssl=ssl_context)
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.email import EmailWebhookConnector, ImapConnector, message_id
-from connectors.http import FatalHTTPError
+from connectors.retry import PermanentError
 from connectors.server import WebhookServer, hmac_sha256_hex
 from pipeline.brand import BrandAccounts
 from pipeline.normalize import normalize
@@ -122,7 +122,7 @@ async def test_wrong_password_is_fatal_with_the_servers_reason(
 ) -> None:
     server, _ = imap
     monkeypatch.setenv("IMAP_PASSWORD", "wrong")
-    with pytest.raises(FatalHTTPError, match="AUTHENTICATIONFAILED"):
+    with pytest.raises(PermanentError, match="AUTHENTICATIONFAILED"):
         await imap_connector(server, sink, checkpoints).run()
 
 
@@ -302,3 +302,54 @@ async def test_sendgrid_multipart_keeps_8bit_raw_mail_and_decodes_fields_by_char
     assert reparsed.text == "Toujours pas reçu mon remboursement."
     assert reparsed.attachments == ["billet.pdf"]
     assert second.native_id == "sg-parsed-2@example.fr"
+
+
+async def test_imap_over_implicit_tls_verifies_the_server_certificate(
+    tmp_path: Path,
+    sink: MemorySink,
+    checkpoints: MemoryCheckpoints,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ssl
+
+    from tests.support.tls import make_pki
+
+    pki = make_pki(tmp_path)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(pki.server)
+    monkeypatch.setenv("IMAP_PASSWORD", "pw-123")
+    box = Mailbox()
+    box.add(sample("latin1.eml"), datetime(2026, 11, 23, 7, 15, tzinfo=UTC))
+    server = ImapServer("service@railco.example", "pw-123", {"INBOX": box})
+    await server.start(server_ctx)
+    try:
+        trusted = ImapConnector(
+            "tls",
+            Settings(),
+            host="127.0.0.1",
+            port=server.port,
+            security="ssl",
+            username="service@railco.example",
+            once=True,
+            publisher=sink,
+            checkpoints=checkpoints,
+            registry=CollectorRegistry(),
+            ssl_context=ssl.create_default_context(cafile=str(pki.ca)),
+        )
+        assert await trusted.run() == 1
+        untrusted = ImapConnector(
+            "tls2",
+            Settings(),
+            host="127.0.0.1",
+            port=server.port,
+            security="ssl",
+            username="service@railco.example",
+            once=True,
+            publisher=sink,
+            checkpoints=checkpoints,
+            registry=CollectorRegistry(),
+        )
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await untrusted.run()
+    finally:
+        await server.close()
