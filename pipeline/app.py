@@ -20,7 +20,7 @@ from pipeline.topics import TOPICS
 __all__ = ["AGENT_MODULES", "Pipeline", "create_pipeline"]
 
 #: Stages in flow order; each module has ``install(pipeline: Pipeline) -> None``.
-AGENT_MODULES: tuple[str, ...] = ("agents.normalize",)
+AGENT_MODULES: tuple[str, ...] = ("agents.normalize", "agents.sla", "agents.feedback")
 
 
 @dataclass
@@ -105,6 +105,9 @@ def create_pipeline(settings: Settings, agents: tuple[str, ...] = AGENT_MODULES)
     for module_name in agents:
         importlib.import_module(module_name).install(pipeline)
     _install_health(app)
+    from pipeline.observability import install_metrics
+
+    install_metrics(app, settings.app_id, settings)
     return pipeline
 
 

@@ -53,7 +53,21 @@ def resolve_classpath(cache_dir: Path, pom: Path = POM) -> str:
     if mvn is None:
         raise KafkaSetupError("mvn not found: install Maven (apt-get install maven) and Java 17")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
+    # Several processes may fill ~/.m2 at once (parallel test sessions); a failed download
+    # is retried before giving up.
+    for attempt in range(3):
+        result = _mvn_classpath(mvn, pom, cache)
+        if result.returncode == 0 and cache.exists():
+            return cache.read_text().strip()
+        time.sleep(2 * (attempt + 1))
+    tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
+    raise KafkaSetupError(
+        "Maven could not resolve the Kafka jars (is Maven Central reachable?):\n" + "\n".join(tail)
+    )
+
+
+def _mvn_classpath(mvn: str, pom: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             mvn,
             "-q",
@@ -68,13 +82,6 @@ def resolve_classpath(cache_dir: Path, pom: Path = POM) -> str:
         text=True,
         check=False,
     )
-    if result.returncode != 0 or not cache.exists():
-        tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
-        raise KafkaSetupError(
-            "Maven could not resolve the Kafka jars (is Maven Central reachable?):\n"
-            + "\n".join(tail)
-        )
-    return cache.read_text().strip()
 
 
 def _cluster_id() -> str:
@@ -235,8 +242,8 @@ class LocalKafka:
                 "kafka.tools.StorageTool",
                 "format",
                 "--ignore-formatted",
-                "-t",
-                _cluster_id(),
+                # "=" form: a random id may start with "-" and read as an option.
+                f"--cluster-id={_cluster_id()}",
                 "-c",
                 str(self.run_dir / "server.properties"),
                 *self.format_args,

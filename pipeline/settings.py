@@ -41,6 +41,7 @@ class Settings:
     web_port: int = 6066
     log_level: str = "INFO"
     watchlist: Path | None = None
+    sla_policies: Path | None = None
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -70,6 +71,7 @@ class Settings:
             web_port=source.integer("WEB_PORT", d.web_port, minimum=0, maximum=65535),
             log_level=source.choice("LOG_LEVEL", d.log_level, _LOG_LEVELS, upper=True),
             watchlist=source.path("WATCHLIST", must_exist=True),
+            sla_policies=source.path("SLA_POLICIES", must_exist=True),
             security_protocol=source.choice(
                 "KAFKA_SECURITY_PROTOCOL", d.security_protocol, _SECURITY_PROTOCOLS, upper=True
             ),

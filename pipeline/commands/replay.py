@@ -55,7 +55,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"mentionflow replay: {args.file}: no such file", file=sys.stderr)
         return 2
+    from pipeline.logs import configure_logging
+    from pipeline.observability import metrics_port_from_env, start_metrics_server
+
     settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    port = metrics_port_from_env()
+    if port is not None:
+        start_metrics_server(port)
     try:
         asyncio.run(check_broker(settings))
     except BrokerUnreachable as exc:

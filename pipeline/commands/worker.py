@@ -45,7 +45,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
     agents = tuple(a.strip() for a in args.agents.split(",")) if args.agents else AGENT_MODULES
     pipeline = create_pipeline(settings, agents=agents)
-    worker = faust.Worker(pipeline.app, loglevel=settings.log_level.lower(), quiet=True)
+    from pipeline.logs import logging_config
+
+    worker = faust.Worker(
+        pipeline.app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        logging_config=logging_config(settings.log_level),
+    )
     # Faust's Worker exits the process itself (SystemExit) when stopped.
     worker.execute_from_commandline()
     return 0
