@@ -35,6 +35,7 @@ from connectors.publisher import Publisher
 from connectors.retry import PermanentError, RetryPolicy, retry
 from pipeline.deadletter import DeadLetter
 from pipeline.envelope import RawEnvelope
+from pipeline.metrics import label
 from pipeline.settings import Settings
 
 __all__ = [
@@ -126,7 +127,7 @@ class Connector(abc.ABC):
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"connector": self.name, "source": self.source}
+        return {"connector": label(self.name), "source": label(self.source)}
 
     @property
     def metrics(self) -> ConnectorMetrics:

@@ -1,7 +1,11 @@
-"""Prometheus metrics of connectors, one set per registry.
+"""Prometheus metrics of connectors.
 
-Labels are the connector instance name (from the operator's config) and the source
-network; never handles, ids or addresses.
+The metrics dashboards and alert rules use (published, errors, rate-limit waits, last
+success) are declared once in :mod:`pipeline.metrics`; this module adds the two only
+connectors have (items fetched, dead letters) on the same registry and hands them out
+together. Labels are the connector instance name (from the operator's config) and the
+source network, passed through :func:`pipeline.metrics.label`; never handles, ids or
+addresses.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+
+from pipeline.metrics import pipeline_metrics
 
 __all__ = ["ConnectorMetrics", "connector_metrics"]
 
@@ -24,15 +30,16 @@ class ConnectorMetrics:
     last_success: Gauge
 
 
-_BY_REGISTRY: dict[int, ConnectorMetrics] = {}
+_BY_REGISTRY: dict[int, tuple[CollectorRegistry, ConnectorMetrics]] = {}
 
 
 def connector_metrics(registry: CollectorRegistry | None = None) -> ConnectorMetrics:
     """The connector metrics of ``registry`` (created once per registry)."""
     registry = registry or REGISTRY
     existing = _BY_REGISTRY.get(id(registry))
-    if existing is not None:
-        return existing
+    if existing is not None and existing[0] is registry:
+        return existing[1]
+    shared = pipeline_metrics(registry)
     labels = ["connector", "source"]
     metrics = ConnectorMetrics(
         fetched=Counter(
@@ -41,42 +48,17 @@ def connector_metrics(registry: CollectorRegistry | None = None) -> ConnectorMet
             labels,
             registry=registry,
         ),
-        published=Counter(
-            "mentionflow_connector_published_total",
-            "Records a connector published to mentions.raw (acknowledged by the broker)",
-            labels,
-            registry=registry,
-        ),
+        published=shared.connector_published,
         dead_lettered=Counter(
             "mentionflow_connector_deadlettered_total",
             "Responses or items a connector could not read, sent to mentions.deadletter",
             [*labels, "reason"],
             registry=registry,
         ),
-        errors=Counter(
-            "mentionflow_connector_errors_total",
-            "Failed requests or connections (retried or fatal)",
-            [*labels, "kind"],
-            registry=registry,
-        ),
-        rate_limit_waits=Counter(
-            "mentionflow_connector_rate_limit_waits_total",
-            "Times a connector waited for a platform rate limit",
-            labels,
-            registry=registry,
-        ),
-        rate_limit_wait_seconds=Counter(
-            "mentionflow_connector_rate_limit_wait_seconds_total",
-            "Seconds spent waiting for platform rate limits",
-            labels,
-            registry=registry,
-        ),
-        last_success=Gauge(
-            "mentionflow_connector_last_success_timestamp_seconds",
-            "Unix time of the last batch published and checkpointed",
-            labels,
-            registry=registry,
-        ),
+        errors=shared.connector_errors,
+        rate_limit_waits=shared.connector_rate_limit_waits,
+        rate_limit_wait_seconds=shared.connector_rate_limit_seconds,
+        last_success=shared.connector_last_success,
     )
-    _BY_REGISTRY[id(registry)] = metrics
+    _BY_REGISTRY[id(registry)] = (registry, metrics)
     return metrics
