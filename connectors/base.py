@@ -166,6 +166,10 @@ class Connector(abc.ABC):
     def count_error(self, kind: str) -> None:
         self._metrics.errors.labels(**self.labels, kind=kind).inc()
 
+    def mark_alive(self) -> None:
+        """Set the last-success gauge (the "connector silent" alert watches it)."""
+        self._metrics.last_success.labels(**self.labels).set(time.time())
+
     def count_rate_limit(self, seconds: float) -> None:
         self._metrics.rate_limit_waits.labels(**self.labels).inc()
         self._metrics.rate_limit_wait_seconds.labels(**self.labels).inc(max(0.0, seconds))
@@ -215,7 +219,7 @@ class Connector(abc.ABC):
                     if not ack.done():
                         ack.set_result(None)
                 self.batches_done += 1
-                self._metrics.last_success.labels(**self.labels).set(time.time())
+                self.mark_alive()
                 if self.stopping:
                     break
         except Exception:
@@ -277,6 +281,7 @@ class PollingConnector(Connector):
                     yield batch
                     if self.stopping:
                         return
+                self.mark_alive()  # a pass with nothing new (a 304) is a success too
             except MalformedResponse as exc:
                 letter = self.dead_letter("malformed_response", exc.reason, exc.body)
                 yield Batch([], None, dead_letters=[letter])

@@ -7,7 +7,8 @@ feed before; the cursor keeps, per feed URL, the validators and the last ``remem
 (feeds are short windows, so a bounded set suffices). The payload is a plain JSON object
 ``{"id", "title", "link", "summary", "content", "author", "published", "updated", "tags",
 "feed": {"title", "link", "url"}}`` with times as ISO-8601 UTC (``null`` when the feed has none).
-No credentials; be polite: one request per feed per ``poll_interval_s`` (default 15 min).
+No credentials; be polite: one request per feed per ``poll_interval_s`` (default 10 min, under the
+15-minute "connector silent" alert).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class RssConnector(PollingConnector):
     def __init__(
         self, name: str, settings: Settings, *, feeds: list[str], remember: int = 500, **kwargs: Any
     ) -> None:
-        kwargs.setdefault("poll_interval_s", 900.0)
+        kwargs.setdefault("poll_interval_s", 600.0)
         super().__init__(name, settings, **kwargs)
         if not feeds:
             raise ValueError("feeds: expected at least one feed URL")

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]
 
+#: Seconds between last-success refreshes of an idle receiver.
+IDLE_HEARTBEAT_S = 60.0
 #: Default largest request body accepted (bytes); e-mail receivers raise it.
 MAX_BODY = 1024 * 1024
 
@@ -126,8 +128,16 @@ class ReceiverConnector(Connector):
             while True:
                 if self._queue.empty() and self.stopping:
                     return
+                # An idle receiver is healthy: refresh last-success while it waits, so the
+                # "connector silent" alert means "cannot store", not "nobody wrote".
+                self.mark_alive()
                 get = asyncio.ensure_future(self._queue.get())
-                done, _ = await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {get, stop}, timeout=IDLE_HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    get.cancel()
+                    continue
                 if get in done:
                     yield get.result()
                 else:

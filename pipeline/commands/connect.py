@@ -126,10 +126,9 @@ def run(args: argparse.Namespace) -> int:
             f"connect: {len(connectors)} connector(s) configured and credentials present: {', '.join(c.name for c in connectors)}"
         )
         return 0
-    if args.metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(args.metrics_port)
+    port = args.metrics_port if args.metrics_port is not None else metrics_port_from_env()
+    if port is not None:
+        start_metrics_server(port)
     from pipeline.probe import BrokerUnreachable, check_broker
 
     try:
