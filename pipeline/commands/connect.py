@@ -110,10 +110,11 @@ def run(args: argparse.Namespace) -> int:
                 args.config, f"connectors.{name}", f"one of {', '.join(file.connectors)}"
             )
     chosen = [file.connectors[n] for n in names if file.connectors[n].enabled or not args.all]
+    from pipeline.logs import configure_logging
+    from pipeline.observability import metrics_port_from_env, start_metrics_server
+
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     try:
         connectors = [
             build(c, settings, once=args.once, resume=not args.from_start) for c in chosen
