@@ -122,6 +122,13 @@ class ReceiverConnector(Connector):
             {"accepted": len(records), "dead_lettered": len(letters), **extra}, status=202
         )
 
+    async def run(self) -> int:
+        try:
+            return await super().run()
+        finally:
+            # Not publishing any more: senders get 503 at once instead of after a timeout.
+            self.accepting = False
+
     async def batches(self, cursor: dict[str, Any] | None) -> AsyncIterator[Batch]:
         stop = asyncio.ensure_future(self._stopping.wait())
         try:

@@ -8,7 +8,10 @@
 
 The body is one post object, a JSON array of them or ``{"items": [...]}`` in the shape
 :mod:`pipeline.normalize.webhook` reads (``id``, ``text``, ``created_at``, ``author``, ...).
-Answers: 202 ``{"accepted": n, "dead_lettered": m}`` once stored; 401 for a missing or wrong
+Answers: 202 ``{"accepted": n, "dead_lettered": m}`` once stored (an identical signed request
+seen again within the window is answered 200 ``{"duplicate": true}`` without publishing it
+twice; only stored requests are remembered, so a sender's retry after a 503 goes through);
+401 for a missing or wrong
 signature or a timestamp outside ``window_s`` (replays of captured requests); 413 for a
 body above the limit; 400 for a signed body that is not JSON (also dead-lettered with the
 reason: the sender has a bug worth seeing); items without a string ``id`` are
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +75,8 @@ class WebhookConnector(ReceiverConnector):
         self.secret = secret_from_env(secret_env, "a shared webhook secret")
         self.window_s = window_s
         self.clock = clock
+        # Signatures of stored requests -> when they leave the window (bounded by the window).
+        self._stored: OrderedDict[str, float] = OrderedDict()
 
     def verify(self, request: web.Request, body: bytes) -> str | None:
         """None when the request is authentic and fresh, else why not."""
@@ -113,6 +119,12 @@ class WebhookConnector(ReceiverConnector):
             )
             await self.submit([], [letter])
             return problem(400, 'expected a JSON object, an array of objects or {"items": [...]}')
+        signature = request.headers[SIGNATURE_HEADER].strip()
+        now = self.clock()
+        while self._stored and next(iter(self._stored.values())) < now:
+            self._stored.popitem(last=False)
+        if signature in self._stored:
+            return web.json_response({"duplicate": True}, status=200)
         records: list[RawRecord] = []
         letters: list[DeadLetter] = []
         for i, item in enumerate(items):
@@ -127,4 +139,7 @@ class WebhookConnector(ReceiverConnector):
                 )
                 continue
             records.append(self.envelope("webhook.post", item, native))
-        return await self.accepted(records, letters)
+        response = await self.accepted(records, letters)
+        if response.status == 202:
+            self._stored[signature] = now + 2 * self.window_s
+        return response

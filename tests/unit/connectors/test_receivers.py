@@ -329,3 +329,52 @@ async def test_instagram_comment_webhooks_through_the_meta_receiver(sink: Memory
     assert answer.is_brand
     assert answer.in_reply_to == "instagram:17865799348089039"
     assert connector.ignored == 1
+
+
+async def test_an_identical_signed_request_is_stored_once(
+    generic: tuple[str, WebhookConnector], sink: MemorySink
+) -> None:
+    url, _ = generic
+    body = orjson.dumps(post("dup"))
+    headers = sign(SECRET.encode(), body, int(time.time()))
+    async with httpx.AsyncClient() as client:
+        first = await client.post(f"{url}/webhooks/generic", content=body, headers=headers)
+        again = await client.post(f"{url}/webhooks/generic", content=body, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json() == {"duplicate": True}
+    assert [e.native_id for e in sink.raw] == ["dup"]
+
+
+async def test_a_receiver_whose_connector_died_answers_503_at_once(sink: MemorySink) -> None:
+    sink.fail_flushes = 1000
+    connector = WebhookConnector(
+        "hooks",
+        Settings(),
+        publisher=sink,
+        checkpoints=MemoryCheckpoints(),
+        registry=CollectorRegistry(),
+        ack_timeout_s=0.3,
+    )
+    connector.retry_policy = type(connector.retry_policy)(attempts=1)
+    server = WebhookServer([connector], host="127.0.0.1", port=0)
+    await server.start()
+    task = asyncio.create_task(connector.run())
+    body = orjson.dumps(post())
+    try:
+        async with httpx.AsyncClient() as client:
+            first = await client.post(
+                f"{server.url}/webhooks/generic",
+                content=body,
+                headers=sign(SECRET.encode(), body, int(time.time())),
+            )
+            with pytest.raises(ConnectionError):
+                await task
+            assert connector.accepting is False
+            second = await client.post(
+                f"{server.url}/webhooks/generic",
+                content=body,
+                headers=sign(SECRET.encode(), body, int(time.time())),
+            )
+        assert (first.status_code, second.status_code) == (503, 503)
+    finally:
+        await server.stop()
