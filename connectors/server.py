@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]
 
+#: Most records merged into one batch from queued requests.
+COALESCE_RECORDS = 1000
 #: Seconds between last-success refreshes of an idle receiver.
 IDLE_HEARTBEAT_S = 60.0
 #: Default largest request body accepted (bytes); e-mail receivers raise it.
@@ -129,6 +131,16 @@ class ReceiverConnector(Connector):
             # Not publishing any more: senders get 503 at once instead of after a timeout.
             self.accepting = False
 
+    def _coalesce(self, batch: Batch) -> Batch:
+        """Merge the requests already queued into one batch: one flush acknowledges them all
+        (concurrent senders then cost one broker round trip per batch, not per request)."""
+        while len(batch.records) < COALESCE_RECORDS and not self._queue.empty():
+            more = self._queue.get_nowait()
+            batch.records.extend(more.records)
+            batch.dead_letters.extend(more.dead_letters)
+            batch.acks.extend(more.acks)
+        return batch
+
     async def batches(self, cursor: dict[str, Any] | None) -> AsyncIterator[Batch]:
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
@@ -146,7 +158,7 @@ class ReceiverConnector(Connector):
                     get.cancel()
                     continue
                 if get in done:
-                    yield get.result()
+                    yield self._coalesce(get.result())
                 else:
                     get.cancel()
                     # Drain what was accepted before the stop: those senders are waiting.
