@@ -378,3 +378,21 @@ async def test_a_receiver_whose_connector_died_answers_503_at_once(sink: MemoryS
         assert (first.status_code, second.status_code) == (503, 503)
     finally:
         await server.stop()
+
+
+async def test_requests_queued_together_share_one_batch_and_flush(sink: MemorySink) -> None:
+    checkpoints = MemoryCheckpoints()
+    connector = WebhookConnector(
+        "hooks", Settings(), publisher=sink, checkpoints=checkpoints, registry=CollectorRegistry()
+    )
+    from connectors.base import RawRecord
+
+    records = [RawRecord(f"webhook:{i}".encode(), b"{}") for i in range(3)]
+    waiting = [asyncio.create_task(connector.submit([r])) for r in records]
+    await asyncio.sleep(0)  # all three queued before the connector starts draining
+    task = asyncio.create_task(connector.run())
+    assert await asyncio.gather(*waiting) == [True, True, True]
+    connector.stop()
+    await task
+    assert connector.batches_done == 1
+    assert len(sink.topics[None]) == 3

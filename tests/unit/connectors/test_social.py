@@ -743,3 +743,80 @@ async def test_facebook_feed_paging_watermark_throttle_and_expired_token(
             await gone.run()
     finally:
         await expired.close()
+
+
+async def test_bluesky_notifications_keep_mentions_replies_quotes_and_a_refused_refresh_opens_a_session(
+    api: ApiServer, sink: MemorySink, checkpoints: MemoryCheckpoints
+) -> None:
+    sessions = iter(["a1", "a2"])
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        assert body == {"identifier": "railco.bsky.social", "password": "abcd-efgh-ijkl-mnop"}
+        token = next(sessions)
+        return await json_response(
+            {
+                "did": "did:plc:brand",
+                "handle": "railco.bsky.social",
+                "accessJwt": token,
+                "refreshJwt": f"r-{token}",
+            }
+        )(request)
+
+    mention = bsky_post(
+        "3m1",
+        "did:plc:cust",
+        "cust.bsky.social",
+        "@railco.bsky.social help",
+        "2026-11-23T11:00:00.000Z",
+    )
+    notes = {
+        "notifications": [
+            {
+                **{k: mention[k] for k in ("uri", "cid", "author", "record", "indexedAt")},
+                "reason": "mention",
+                "isRead": False,
+                "labels": [],
+            },
+            {
+                "uri": "at://did:plc:x/app.bsky.feed.like/1",
+                "cid": "c",
+                "author": mention["author"],
+                "reason": "like",
+                "reasonSubject": "at://did:plc:brand/app.bsky.feed.post/1",
+                "record": {"$type": "app.bsky.feed.like"},
+                "isRead": False,
+                "indexedAt": "2026-11-23T11:01:00.000Z",
+            },
+        ],
+        "cursor": "2026-11-23T11:00:00.000Z",
+        "seenAt": "2026-11-23T10:00:00.000Z",
+    }
+
+    async def notifications(request: web.Request) -> web.StreamResponse:
+        if request.headers["Authorization"] == "Bearer a1":
+            return await json_response(
+                {"error": "ExpiredToken", "message": "Token has expired"}, 400
+            )(request)
+        if request.query.get("cursor"):
+            return await json_response({"notifications": []})(request)
+        return await json_response(notes)(request)
+
+    api.route("POST", "/xrpc/com.atproto.server.createSession", create)
+    api.route(
+        "POST",
+        "/xrpc/com.atproto.server.refreshSession",
+        json_response({"error": "ExpiredToken", "message": "Token has been revoked"}, 400),
+    )
+    api.route("GET", "/xrpc/app.bsky.notification.listNotifications", notifications)
+    connector = BlueskyConnector(
+        "bsky",
+        Settings(),
+        handle="railco.bsky.social",
+        sources=["notifications"],
+        service=await api.start(),
+        **common(sink, checkpoints),
+    )
+    assert await connector.run() == 1
+    assert (connector.sessions, connector.refreshes) == (2, 0)
+    assert normalize(sink.raw[0], BRAND).text == "@railco.bsky.social help"
