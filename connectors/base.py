@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry
 from connectors.checkpoint import CheckpointStore
 from connectors.metrics import ConnectorMetrics, connector_metrics
 from connectors.publisher import Publisher
-from connectors.retry import PermanentError, RetryPolicy, retry
+from connectors.retry import PermanentError, RetryPolicy, Stopping, retry
 from pipeline.deadletter import DeadLetter
 from pipeline.envelope import RawEnvelope
 from pipeline.metrics import label
@@ -205,27 +205,32 @@ class Connector(abc.ABC):
         if self.cursor is not None:
             log.info("%s: resuming from %s", self.name, self.cursor)
         try:
-            async for batch in self.batches(self.cursor):
-                await self._publish(publisher, batch)
-                if batch.cursor is not None:
-                    cursor = batch.cursor
-                    await retry(
-                        functools.partial(checkpoints.save, publisher, self.name, cursor),
-                        self.retry_policy,
-                        what=f"{self.name}: checkpoint",
-                    )
-                    self.cursor = cursor
-                for ack in batch.acks:
-                    if not ack.done():
-                        ack.set_result(None)
-                self.batches_done += 1
-                self.mark_alive()
-                if self.stopping:
-                    break
+            await self._loop(publisher, checkpoints)
+        except Stopping:
+            log.info("%s: stopped while waiting for the platform", self.name)
         except Exception:
             self.count_error("fatal")
             raise
         return self.published
+
+    async def _loop(self, publisher: Sink, checkpoints: CheckpointBackend) -> None:
+        async for batch in self.batches(self.cursor):
+            await self._publish(publisher, batch)
+            if batch.cursor is not None:
+                cursor = batch.cursor
+                await retry(
+                    functools.partial(checkpoints.save, publisher, self.name, cursor),
+                    self.retry_policy,
+                    what=f"{self.name}: checkpoint",
+                )
+                self.cursor = cursor
+            for ack in batch.acks:
+                if not ack.done():
+                    ack.set_result(None)
+            self.batches_done += 1
+            self.mark_alive()
+            if self.stopping:
+                break
 
     async def _publish(self, publisher: Sink, batch: Batch) -> None:
         dead_topic = self.settings.topic(DEADLETTER_TOPIC)

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import orjson
 
-from connectors.retry import PermanentError, RetryAfter, RetryPolicy, retry
+from connectors.retry import PermanentError, RetryAfter, RetryPolicy, Stopping, retry
 
 __all__ = [
     "ApiClient",
@@ -195,6 +195,9 @@ class ApiClient:
         """Send with retries; returns a 2xx response or raises (see module docstring)."""
 
         async def attempt() -> httpx.Response:
+            if getattr(self.connector, "stopping", False):
+                # Do not hammer a rate-limited API with the remaining retries on shutdown.
+                raise Stopping(f"{self.connector.name}: stopping")
             await self._respect_quota()
             async with self._semaphore:
                 try:

@@ -234,6 +234,9 @@ class MastodonStreamConnector(Connector):
             registry=kwargs.get("registry"),
         )
         self.api = self.rest.api
+        # Waits and errors of the gap fill belong to (and stop with) this connector.
+        self.api.connector = self
+        self.api.sleep = self.wait_or_stop
         self.statuses = _Statuses(self)
         self.stall_s = stall_s
         self.backoff_scale = backoff_scale

@@ -208,3 +208,35 @@ async def test_replay_still_runs_on_the_injected_fakes(tmp_path: Any) -> None:
     connector._publisher, connector._checkpoints = sink, checkpoints
     assert await connector.run() == 2
     assert checkpoints.saved["replay"]["line"] == 2
+
+
+async def test_stop_during_a_rate_limit_wait_ends_quietly_without_more_requests(
+    api: ApiServer,
+) -> None:
+    api.route(
+        "GET",
+        "/limited",
+        json_response({"title": "Too Many Requests"}, 429, {"retry-after": "3600"}),
+    )
+    sink, checkpoints = MemorySink(), MemoryCheckpoints()
+
+    class Limited(PollingConnector):
+        source = "rss"
+
+        async def poll(self, cursor: dict[str, Any] | None) -> AsyncIterator[Batch]:
+            await self.client.get_json("/limited")
+            yield Batch([], {"never": True})
+
+    connector = Limited(
+        "limited", Settings(), publisher=sink, checkpoints=checkpoints, registry=CollectorRegistry()
+    )
+
+    async def stop_instead_of_waiting(seconds: float) -> bool:
+        connector.stop()
+        return True
+
+    connector.client = ApiClient(connector, await api.start(), sleep=stop_instead_of_waiting)  # type: ignore[attr-defined]
+    assert await connector.run() == 0
+    assert len(api.requests) == 1
+    assert checkpoints.saved == {}
+    await connector.client.aclose()  # type: ignore[attr-defined]
