@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+import pipeline.metrics as metrics
 from pipeline.app import Pipeline
 from pipeline.deadletter import DeadLetter
 from pipeline.sla.alerts import collect
@@ -170,6 +171,11 @@ class SlaService:
 
     # -- I/O (replaceable in tests) -----------------------------------------------------
 
+    async def emit(self, alert: dict[str, Any]) -> None:
+        """Send one alert (key: its stable id) and count it in the metrics."""
+        await self.send_alert(alert["alert_id"].encode(), orjson.dumps(alert), None)
+        record_alert_metrics(alert, self.clock())
+
     async def _send_alert(self, key: bytes, value: bytes, partition: int | None) -> None:
         await self.alerts_topic.send(key=key, value=value)
 
@@ -225,7 +231,7 @@ class SlaService:
             now = self.clock()
             alerts = collect(state, self.policies, now)
             for alert in alerts:
-                await self.send_alert(alert["alert_id"].encode(), orjson.dumps(alert), None)
+                await self.emit(alert)
             if (
                 next_deadline(state, self.policies) is None
                 and expired(state, self.retention, now)
@@ -312,7 +318,7 @@ class SlaService:
         )
         if alert is not None:
             alert["emitted_at"] = format_ts(self.clock())
-            await self.send_alert(alert["alert_id"].encode(), orjson.dumps(alert), None)
+            await self.emit(alert)
         self.spike_table[key] = orjson.dumps(state.to_dict())
 
     # -- timer ----------------------------------------------------------------------------
@@ -390,7 +396,7 @@ class SlaService:
             state.emitted |= self._marks.get(case_id, set())
             alerts = collect(state, self.policies, now)
             for alert in alerts:
-                await self.send_alert(alert["alert_id"].encode(), orjson.dumps(alert), None)
+                await self.emit(alert)
             ids = [a["alert_id"] for a in alerts]
             if ids:
                 self._marks.setdefault(case_id, set()).update(ids)
@@ -402,6 +408,25 @@ class SlaService:
                 self.partition_of[case_id] = partition
         if not lock.locked() and self._locks.get(case_id) is lock:
             del self._locks[case_id]
+
+
+def record_alert_metrics(alert: dict[str, Any], now: datetime) -> None:
+    """Alerts, breaches and first responses in the Prometheus metrics (no personal data)."""
+    kind, priority = alert.get("type", ""), alert.get("priority")
+    posted = alert.get("started_at")
+    metrics.alert_emitted(
+        kind, priority, posted_at=parse_ts(posted) if posted else None, emitted_at=now
+    )
+    if kind == "sla.breach" and alert.get("clock") == "first":
+        metrics.sla_breached(priority or "none")
+    elif kind == "case.responded" and alert.get("clock") == "first":
+        metrics.case_responded(
+            priority or "none",
+            alert.get("queue") or "none",
+            alert.get("response_channel") or "unknown",
+            float(alert.get("time_to_response_wall_seconds") or 0.0),
+            within_sla=not alert.get("breached", False),
+        )
 
 
 def install(

@@ -20,7 +20,12 @@ from pipeline.topics import TOPICS
 __all__ = ["AGENT_MODULES", "Pipeline", "create_pipeline"]
 
 #: Stages in flow order; each module has ``install(pipeline: Pipeline) -> None``.
-AGENT_MODULES: tuple[str, ...] = ("agents.normalize", "agents.sla", "agents.feedback")
+AGENT_MODULES: tuple[str, ...] = (
+    "agents.normalize",
+    "agents.join",
+    "agents.sla",
+    "agents.feedback",
+)
 
 
 @dataclass

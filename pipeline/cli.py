@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "worker": "pipeline.commands.worker",
     "replay": "pipeline.commands.replay",
     "sample": "pipeline.commands.sample",
+    "join": "pipeline.commands.join",
     "sla": "pipeline.commands.sla",
     "connect": "pipeline.commands.connect",
 }
