@@ -82,3 +82,67 @@ def test_cli_check_and_errors(
     assert "X_BEARER_TOKEN" in capsys.readouterr().err
     assert main(["connect", "other", "--config", str(path)]) == 2
     assert "connectors.other" in capsys.readouterr().err
+
+
+def test_every_connector_of_the_example_builds_with_its_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (
+        "X_BEARER_TOKEN",
+        "FACEBOOK_PAGE_TOKEN",
+        "INSTAGRAM_TOKEN",
+        "YOUTUBE_API_KEY",
+        "MASTODON_TOKEN",
+        "BLUESKY_APP_PASSWORD",
+        "REDDIT_CLIENT_ID",
+        "REDDIT_CLIENT_SECRET",
+        "IMAP_PASSWORD",
+        "INBOUND_MAIL_TOKEN",
+    ):
+        monkeypatch.setenv(name, "x" * 24)
+    for name in ("FACEBOOK_APP_SECRET", "FACEBOOK_VERIFY_TOKEN", "WEBHOOK_SECRET"):
+        monkeypatch.setenv(name, "s" * 24)
+    file = load(EXAMPLE)
+    built = {name: build(config, Settings()) for name, config in file.connectors.items()}
+    assert set(built) == set(file.connectors)
+    assert {type(c).__name__ for c in built.values()} >= {
+        "TwitterSearchConnector",
+        "TwitterMentionsConnector",
+        "TwitterStreamConnector",
+        "FacebookPageConnector",
+        "FacebookWebhookConnector",
+        "InstagramConnector",
+        "YouTubeConnector",
+        "MastodonConnector",
+        "MastodonStreamConnector",
+        "BlueskyConnector",
+        "RedditConnector",
+        "RssConnector",
+        "ImapConnector",
+        "EmailWebhookConnector",
+        "WebhookConnector",
+    }
+    assert built["support-mailbox"].poll_interval_s == 60
+    assert built["partner-hooks"].window_s == 300
+
+
+def test_options_reach_the_connector_under_their_unit_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("X_BEARER_TOKEN", "t")
+    monkeypatch.setenv("MASTODON_TOKEN", "t")
+    monkeypatch.setenv("IMAP_PASSWORD", "t")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "connectors:\n"
+        "  s: {type: twitter.stream, rules: [railco], stall: 45}\n"
+        "  m: {type: mastodon.stream, base_url: 'https://m.example', stream: 'hashtag:railco', stall: 120}\n"
+        "  i: {type: email.imap, host: h, username: u, timeout: 20, security: starttls}\n"
+    )
+    file = load(path)
+    stream = build(file.connectors["s"], Settings())
+    assert stream.stall_s == 45
+    assert stream.rules == [{"value": "railco"}]
+    assert build(file.connectors["m"], Settings()).stall_s == 120
+    imap = build(file.connectors["i"], Settings())
+    assert (imap.timeout_s, imap.port, imap.security) == (20, 143, "starttls")
