@@ -98,7 +98,14 @@ TYPES: dict[str, tuple[str, dict[str, Option]]] = {
     ),
     "facebook.webhook": (
         "connectors.facebook:FacebookWebhookConnector",
-        {**_RECV, "app_secret_env": _opt(STR), "verify_token_env": _opt(STR)},
+        {
+            **_RECV,
+            "app_secret_env": _opt(STR),
+            "verify_token_env": _opt(STR),
+            "instagram_token_env": _opt(STR),
+            "base_url": _opt(STR),
+            "version": _opt(STR),
+        },
     ),
     "instagram": (
         "connectors.instagram:InstagramConnector",

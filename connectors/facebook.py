@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -35,7 +36,8 @@ import orjson
 from aiohttp import web
 
 from connectors.base import Batch, PollingConnector, RawRecord
-from connectors.http import ApiClient
+from connectors.http import ApiClient, MalformedResponse, TransientHTTPError
+from connectors.retry import PermanentError, RetryAfter, RetryPolicy
 from connectors.server import ReceiverConnector, hmac_sha256_hex, problem, same
 from connectors.webhook import secret_from_env
 from pipeline.deadletter import DeadLetter
@@ -43,6 +45,8 @@ from pipeline.settings import Settings, SettingsError
 from pipeline.timeutil import parse_ts
 
 __all__ = ["FacebookPageConnector", "FacebookWebhookConnector", "graph_pages", "graph_time"]
+
+log = logging.getLogger(__name__)
 
 GRAPH = "https://graph.facebook.com"
 VERSION = "v21.0"
@@ -276,6 +280,9 @@ class FacebookWebhookConnector(ReceiverConnector):
         path: str = "/webhooks/facebook",
         app_secret_env: str = "FACEBOOK_APP_SECRET",
         verify_token_env: str = "FACEBOOK_VERIFY_TOKEN",
+        instagram_token_env: str | None = None,
+        base_url: str = GRAPH,
+        version: str = VERSION,
         **kwargs: Any,
     ) -> None:
         super().__init__(name, settings, path=path, **kwargs)
@@ -284,6 +291,20 @@ class FacebookWebhookConnector(ReceiverConnector):
             verify_token_env, "the webhook verify token chosen in the app dashboard"
         )
         self.ignored = 0
+        self.version = version
+        # Instagram @mention deliveries carry ids only; with a token they are looked up.
+        self.instagram_api: ApiClient | None = None
+        self.instagram_auth: dict[str, str] = {}
+        if instagram_token_env:
+            token = _env(instagram_token_env, "an Instagram Graph API access token")
+            self.instagram_auth = {"access_token": token}
+            self.instagram_auth["appsecret_proof"] = hmac_sha256_hex(
+                self.app_secret, token.encode()
+            )
+            # Two quick tries: Meta wants an answer within 20 s and redelivers on a 503.
+            self.instagram_api = ApiClient(
+                self, base_url, policy=RetryPolicy(attempts=2, base_s=0.5, max_s=2.0), timeout_s=8.0
+            )
 
     def routes(self) -> list[tuple[str, str, Any]]:
         return [("GET", self.path, self.handshake), ("POST", self.path, self.handle)]
@@ -311,10 +332,16 @@ class FacebookWebhookConnector(ReceiverConnector):
             letter = self.dead_letter("malformed_body", f"webhook body is not JSON ({exc})", body)
             await self.submit([], [letter])
             return problem(400, "body is not JSON")
-        records, letters = self.split(parsed, body)
+        try:
+            records, letters = await self.split(parsed, body)
+        except (PermanentError, TransientHTTPError, RetryAfter, MalformedResponse) as exc:
+            # A look-up failed: nothing is stored, Meta redelivers the whole body later.
+            self.count_error("lookup")
+            log.error("%s: Instagram mention look-up failed: %s", self.name, exc)
+            return problem(503, "a look-up failed, retry later")
         return await self.accepted(records, letters)
 
-    def split(self, body: Any, raw: bytes) -> tuple[list[RawRecord], list[DeadLetter]]:
+    async def split(self, body: Any, raw: bytes) -> tuple[list[RawRecord], list[DeadLetter]]:
         if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
             return [], [
                 self.dead_letter(
@@ -322,7 +349,7 @@ class FacebookWebhookConnector(ReceiverConnector):
                 )
             ]
         if body.get("object") == "instagram":
-            return self._instagram(body["entry"])
+            return await self._instagram(body["entry"])
         if body.get("object") != "page":
             self.ignored += 1
             return [], []
@@ -357,12 +384,11 @@ class FacebookWebhookConnector(ReceiverConnector):
                     records.append(record)
         return records, letters
 
-    def _instagram(self, entries: list[Any]) -> tuple[list[RawRecord], list[DeadLetter]]:
-        """Instagram ``comments`` changes as ``instagram.comment`` (the polling payload shape).
-
-        ``mentions`` changes only carry ids to look up; they are counted as ignored (see
-        docs/connectors.md). The comment time is the entry's ``time`` (the webhook has no
-        comment timestamp).
+    async def _instagram(self, entries: list[Any]) -> tuple[list[RawRecord], list[DeadLetter]]:
+        """Instagram ``comments`` changes as ``instagram.comment`` (the polling payload shape;
+        the comment time is the entry's ``time``, the webhook has no comment timestamp), and
+        ``mentions`` changes looked up with ``mentioned_media``/``mentioned_comment`` when an
+        Instagram token is configured (else counted as ignored).
         """
         records: list[RawRecord] = []
         letters: list[DeadLetter] = []
@@ -375,6 +401,18 @@ class FacebookWebhookConnector(ReceiverConnector):
             account = str(entry.get("id", ""))
             for change in entry.get("changes") or []:
                 value = change.get("value") if isinstance(change, dict) else None
+                if (
+                    isinstance(change, dict)
+                    and change.get("field") == "mentions"
+                    and isinstance(value, dict)
+                    and self.instagram_api is not None
+                ):
+                    made = await self._mention(account, value, change)
+                    if isinstance(made, DeadLetter):
+                        letters.append(made)
+                    else:
+                        records.append(made)
+                    continue
                 if (
                     not isinstance(change, dict)
                     or change.get("field") != "comments"
@@ -413,6 +451,60 @@ class FacebookWebhookConnector(ReceiverConnector):
                     self.envelope("instagram.comment", payload, cid, context, source="instagram")
                 )
         return records, letters
+
+    async def _mention(
+        self, account: str, value: dict[str, Any], change: Any
+    ) -> RawRecord | DeadLetter:
+        """Look up the media or comment an Instagram ``mentions`` change points at."""
+        assert self.instagram_api is not None
+        media_id, comment_id = str(value.get("media_id", "")), str(value.get("comment_id", ""))
+        if (
+            not account.isdigit()
+            or not media_id.isdigit()
+            or (comment_id and not comment_id.isdigit())
+        ):
+            return self.dead_letter(
+                "invalid_item", "mention change without numeric ids", orjson.dumps(change)
+            )
+        url = f"/{self.version}/{account}"
+        if comment_id:
+            fields = f"mentioned_comment.comment_id({comment_id}){{id,text,timestamp,username,media{{id,permalink}}}}"
+            body = await self.instagram_api.get_json(
+                url, params={"fields": fields, **self.instagram_auth}
+            )
+            found = body.get("mentioned_comment") if isinstance(body, dict) else None
+            if not isinstance(found, dict) or not isinstance(found.get("id"), str):
+                return self.dead_letter(
+                    "invalid_item", "mentioned_comment not found", orjson.dumps(body)
+                )
+            media = found.pop("media", None)
+            context = {"account_id": account, "edge": "mention", "media_id": media_id}
+            if isinstance(media, dict) and isinstance(media.get("permalink"), str):
+                context["media_permalink"] = media["permalink"]
+            return self.envelope(
+                "instagram.comment", found, found["id"], context, source="instagram"
+            )
+        fields = f"mentioned_media.media_id({media_id}){{id,caption,timestamp,username,permalink,media_type}}"
+        body = await self.instagram_api.get_json(
+            url, params={"fields": fields, **self.instagram_auth}
+        )
+        found = body.get("mentioned_media") if isinstance(body, dict) else None
+        if not isinstance(found, dict) or not isinstance(found.get("id"), str):
+            return self.dead_letter("invalid_item", "mentioned_media not found", orjson.dumps(body))
+        return self.envelope(
+            "instagram.media",
+            found,
+            found["id"],
+            {"account_id": account, "edge": "mention"},
+            source="instagram",
+        )
+
+    async def run(self) -> int:
+        try:
+            return await super().run()
+        finally:
+            if self.instagram_api is not None:
+                await self.instagram_api.aclose()
 
     def _change(self, change: Any, page_id: str) -> RawRecord | DeadLetter | None:
         value = change.get("value") if isinstance(change, dict) else None

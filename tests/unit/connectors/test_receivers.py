@@ -20,7 +20,7 @@ from connectors.webhook import WebhookConnector, sign
 from pipeline.brand import BrandAccounts
 from pipeline.normalize import normalize
 from pipeline.settings import Settings
-from tests.support.connectors import MemoryCheckpoints, MemorySink
+from tests.support.connectors import MemoryCheckpoints, MemorySink, no_sleep
 
 SECRET = "s3cret-s3cret-s3cret"
 
@@ -396,3 +396,110 @@ async def test_requests_queued_together_share_one_batch_and_flush(sink: MemorySi
     await task
     assert connector.batches_done == 1
     assert len(sink.topics[None]) == 3
+
+
+async def test_instagram_mentions_are_looked_up_and_a_failed_lookup_answers_503(
+    sink: MemorySink, api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiohttp import web as aioweb
+
+    from tests.support.connectors import json_response
+
+    monkeypatch.setenv("INSTAGRAM_TOKEN", "ig-token-0123456789")
+    state = {"fail": True}
+
+    async def lookup(request: aioweb.Request) -> aioweb.StreamResponse:
+        assert request.query["access_token"] == "ig-token-0123456789"
+        assert "appsecret_proof" in request.query
+        if state["fail"]:
+            return await json_response(
+                {
+                    "error": {
+                        "message": "An unexpected error has occurred.",
+                        "code": 2,
+                        "type": "OAuthException",
+                    }
+                },
+                500,
+            )(request)
+        fields = request.query["fields"]
+        if fields.startswith("mentioned_comment.comment_id(17900000000000002)"):
+            return await json_response(
+                {
+                    "mentioned_comment": {
+                        "id": "17900000000000002",
+                        "text": "@railco my bag!",
+                        "timestamp": "2026-11-23T10:00:00+0000",
+                        "username": "cust",
+                        "media": {
+                            "id": "17800000000000001",
+                            "permalink": "https://www.instagram.com/p/abc/",
+                        },
+                    },
+                    "id": "17841400",
+                }
+            )(request)
+        assert fields.startswith("mentioned_media.media_id(17800000000000009)")
+        return await json_response(
+            {
+                "mentioned_media": {
+                    "id": "17800000000000009",
+                    "caption": "Late again @railco",
+                    "timestamp": "2026-11-23T09:00:00+0000",
+                    "username": "cust",
+                    "permalink": "https://www.instagram.com/p/xyz/",
+                    "media_type": "IMAGE",
+                },
+                "id": "17841400",
+            }
+        )(request)
+
+    api.route("GET", "/v21.0/17841400", lookup)
+    connector = FacebookWebhookConnector(
+        "meta-hook",
+        Settings(),
+        instagram_token_env="INSTAGRAM_TOKEN",
+        base_url=await api.start(),
+        publisher=sink,
+        checkpoints=MemoryCheckpoints(),
+        registry=CollectorRegistry(),
+    )
+    connector.instagram_api.sleep = no_sleep  # type: ignore[union-attr]
+    body = orjson.dumps(
+        {
+            "object": "instagram",
+            "entry": [
+                {
+                    "id": "17841400",
+                    "time": 1763892000,
+                    "changes": [
+                        {
+                            "field": "mentions",
+                            "value": {
+                                "media_id": "17800000000000001",
+                                "comment_id": "17900000000000002",
+                            },
+                        },
+                        {"field": "mentions", "value": {"media_id": "17800000000000009"}},
+                    ],
+                }
+            ],
+        }
+    )
+    async for url, _ in serve([connector]):
+        async with httpx.AsyncClient() as client:
+            failed = await client.post(
+                f"{url}/webhooks/facebook", content=body, headers=fb_signature(body)
+            )
+            assert sink.raw == []
+            state["fail"] = False
+            ok = await client.post(
+                f"{url}/webhooks/facebook", content=body, headers=fb_signature(body)
+            )
+    assert (failed.status_code, ok.status_code) == (503, 202)
+    comment, media = (normalize(e, BrandAccounts()) for e in sink.raw)
+    assert comment.text == "@railco my bag!"
+    assert comment.url == "https://www.instagram.com/p/abc/"
+    assert comment.in_reply_to == "instagram:17800000000000001"
+    assert media.kind == "post"
+    assert media.text == "Late again @railco"
