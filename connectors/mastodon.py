@@ -264,9 +264,11 @@ class MastodonStreamConnector(Connector):
                         await response.aread()
                         self.api.check(response)
                     self.connections += 1
-                    failures = 0
+                    got_data = False
                     event, data = "", []
                     async for line in response.aiter_lines():
+                        if not got_data:
+                            got_data, failures = True, 0
                         if line.startswith(":"):
                             continue  # heartbeat (":thump")
                         if line.startswith("event:"):
@@ -283,7 +285,12 @@ class MastodonStreamConnector(Connector):
                                 if self.stopping:
                                     return
                             event, data = "", []
-                wait = 0.0
+                # Ended by the server: reconnect (after a backoff if it sent nothing at all).
+                if got_data:
+                    wait = 1.0
+                else:
+                    failures += 1
+                    wait = min(300.0, 2.0**failures)
             except FatalHTTPError:
                 raise
             except (

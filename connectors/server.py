@@ -74,7 +74,8 @@ class ReceiverConnector(Connector):
         self.path = path
         self.max_body_bytes = max_body_bytes
         self.ack_timeout_s = ack_timeout_s
-        self._queue: asyncio.Queue[Batch] = asyncio.Queue()
+        # Bounded: a burst beyond it waits in the handlers (backpressure), not in memory.
+        self._queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=1000)
         self.accepting = True
 
     def routes(self) -> list[Route]:

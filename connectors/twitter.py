@@ -380,8 +380,11 @@ class TwitterStreamConnector(Connector):
                         await response.aread()
                         self.api.check(response)
                     self.connections += 1
-                    network_failures = http_failures = throttles = 0
+                    http_failures = throttles = 0
+                    got_data = False
                     async for line in response.aiter_lines():
+                        if not got_data:
+                            got_data, network_failures = True, 0
                         if not line.strip():
                             continue  # keep-alive
                         raw = line.encode()
@@ -407,7 +410,14 @@ class TwitterStreamConnector(Connector):
                         )
                         if self.stopping:
                             return
-                wait = 0.0
+                # The server ended the stream. Reconnect at once after a live connection; a
+                # connection that closes before sending anything backs off like a network error,
+                # so a misbehaving endpoint is not hammered.
+                if got_data:
+                    wait = 0.25
+                else:
+                    network_failures += 1
+                    wait = min(16.0, 0.25 * network_failures)
             except FatalHTTPError:
                 raise
             except RetryAfter as exc:

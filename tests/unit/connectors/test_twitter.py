@@ -449,3 +449,35 @@ async def test_stream_with_a_revoked_token_stops(
     )
     with pytest.raises(AuthExpired):
         await connector.run()
+
+
+async def test_a_stream_that_closes_without_data_is_not_hammered(
+    api: ApiServer, sink: MemorySink, checkpoints: MemoryCheckpoints
+) -> None:
+    calls = {"n": 0}
+
+    async def empty(request: web.Request) -> web.StreamResponse:
+        calls["n"] += 1
+        if calls["n"] >= 4:
+            connector.stop()
+        return web.Response(body=b"", status=200)
+
+    api.route("GET", "/2/tweets/search/stream", empty)
+    connector = TwitterStreamConnector(
+        "x-stream",
+        Settings(),
+        base_url=await api.start(),
+        publisher=sink,
+        checkpoints=checkpoints,
+        registry=CollectorRegistry(),
+    )
+    waits: list[float] = []
+    real_wait = connector.wait_or_stop
+
+    async def recorded(seconds: float) -> bool:
+        waits.append(seconds)
+        return await real_wait(0)
+
+    connector.wait_or_stop = recorded  # type: ignore[method-assign]
+    await connector.run()
+    assert waits == [0.25, 0.5, 0.75]
