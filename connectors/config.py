@@ -90,6 +90,7 @@ TYPES: dict[str, tuple[str, dict[str, Option]]] = {
             "edges": _opt(LIST_STR),
             "comments": _opt(BOOL),
             "comment_window_days": _opt(NUM),
+            "initial_days": _opt(NUM),
             "token_env": _opt(STR),
             "app_secret_env": _opt(STR),
             "base_url": _opt(STR),
@@ -197,6 +198,7 @@ TYPES: dict[str, tuple[str, dict[str, Option]]] = {
             "mailbox": _opt(STR),
             "chunk": _opt(INT),
             "timeout": _opt(NUM),
+            "initial_days": _opt(NUM),
         },
     ),
     "email.webhook": (

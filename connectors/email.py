@@ -13,7 +13,7 @@ opens the mailbox read-only (``EXAMINE``; nothing is marked read), asks
 differs from the cursor's (the mailbox was rebuilt, UIDs mean something else now), the pass
 re-reads the messages since the day before ``last_date`` (``UID SEARCH SINCE``) instead of
 trusting old UIDs: at-least-once, and the Message-ID key lets the normaliser's dedupe drop
-the repeats. Password from the environment (``IMAP_PASSWORD`` by default).
+the repeats. The first run (no cursor) reads the last ``initial_days`` days only (None: all). Password from the environment (``IMAP_PASSWORD`` by default).
 
 **Inbound webhook** (:class:`EmailWebhookConnector`): what inbound-mail services POST:
 
@@ -117,6 +117,7 @@ class ImapConnector(PollingConnector):
         mailbox: str = "INBOX",
         chunk: int = 25,
         timeout_s: float = 60.0,
+        initial_days: float | None = 7.0,
         ssl_context: ssl.SSLContext | None = None,
         **kwargs: Any,
     ) -> None:
@@ -135,6 +136,7 @@ class ImapConnector(PollingConnector):
         self.mailbox = mailbox
         self.chunk = max(1, chunk)
         self.timeout_s = timeout_s
+        self.initial_days = initial_days
         self.ssl_context = ssl_context or ssl.create_default_context()
 
     # Blocking parts, run in a worker thread.
@@ -217,6 +219,13 @@ class ImapConnector(PollingConnector):
                     )
                 else:
                     uids = await asyncio.to_thread(self._search, conn, "ALL")
+            elif not cursor and self.initial_days is not None:
+                # First run on an existing mailbox: recent mail only, not years of history
+                # (old mail would open cases that breached their SLA long ago).
+                day = datetime.now(UTC) - timedelta(days=self.initial_days)
+                uids = await asyncio.to_thread(
+                    self._search, conn, "SINCE", day.strftime("%d-%b-%Y")
+                )
             else:
                 uids = await asyncio.to_thread(self._search, conn, "UID", f"{last_uid + 1}:*")
                 # "n:*" always matches the highest UID, even when it is <= n (RFC 3501 6.4.8).

@@ -11,6 +11,7 @@ call carries ``appsecret_proof``):
 
 Each edge keeps a watermark ``{"since": <unix s>, "ids": [ids at that second]}``; Graph's
 ``since`` is inclusive, the ids stop the boundary item being published on every poll. A
+first run starts ``initial_days`` ago (default 2), not at the page's first post. A
 pass pages through ``paging.next`` and checkpoints only when it is complete, so a crash
 mid-pass re-fetches (at-least-once) and never skips.
 
@@ -110,6 +111,7 @@ class FacebookPageConnector(PollingConnector):
         edges: tuple[str, ...] = ("feed", "visitor_posts"),
         comments: bool = True,
         comment_window_days: float = 7.0,
+        initial_days: float | None = 2.0,
         token_env: str = "FACEBOOK_PAGE_TOKEN",
         app_secret_env: str = "FACEBOOK_APP_SECRET",
         base_url: str = GRAPH,
@@ -124,6 +126,7 @@ class FacebookPageConnector(PollingConnector):
         self.edges = tuple(edges)
         self.comments = comments
         self.comment_window_s = comment_window_days * 86400
+        self.initial_days = initial_days
         self.version = version
         self.limit = limit
         token = _env(token_env, "a Facebook Page access token")
@@ -132,6 +135,12 @@ class FacebookPageConnector(PollingConnector):
         if app_secret:
             self.auth["appsecret_proof"] = hmac_sha256_hex(app_secret.encode(), token.encode())
         self.api = api or ApiClient(self, base_url)
+
+    def _initial_since(self) -> int:
+        """Where a first run starts (Unix s): ``initial_days`` ago, not the page's whole history."""
+        if self.initial_days is None:
+            return 0
+        return int(datetime.now(UTC).timestamp() - self.initial_days * 86400)
 
     def _url(self, path: str) -> str:
         return f"/{self.version}/{path}"
@@ -201,7 +210,7 @@ class FacebookPageConnector(PollingConnector):
     async def poll(self, cursor: dict[str, Any] | None) -> AsyncIterator[Batch]:
         cursor = dict(cursor or {})
         for edge in self.edges:
-            mark = cursor.get(edge) or {"since": 0, "ids": []}
+            mark = cursor.get(edge) or {"since": self._initial_since(), "ids": []}
             params = {"fields": POST_FIELDS, "limit": str(self.limit)}
             if mark["since"]:
                 params["since"] = str(mark["since"])

@@ -353,3 +353,15 @@ async def test_imap_over_implicit_tls_verifies_the_server_certificate(
             await untrusted.run()
     finally:
         await server.close()
+
+
+async def test_a_first_run_reads_only_the_last_days(
+    imap: tuple[ImapServer, Mailbox], sink: MemorySink, checkpoints: MemoryCheckpoints
+) -> None:
+    server, box = imap
+    box.add(sample("sjis_html_no_msgid.eml"), datetime.now(UTC))
+    # The two samples are dated 2026-11-23; "today" is whenever the test runs.
+    recent = sum(1 for m in box.messages if (datetime.now(UTC) - m.internal).days < 3)
+    assert await imap_connector(server, sink, checkpoints, initial_days=3).run() == recent
+    assert any(" SINCE " in c for c in server.commands)
+    assert checkpoints.saved["mailbox"]["last_uid"] == 3

@@ -820,3 +820,23 @@ async def test_bluesky_notifications_keep_mentions_replies_quotes_and_a_refused_
     assert await connector.run() == 1
     assert (connector.sessions, connector.refreshes) == (2, 0)
     assert normalize(sink.raw[0], BRAND).text == "@railco.bsky.social help"
+
+
+async def test_facebook_first_run_starts_initial_days_ago(
+    api: ApiServer, sink: MemorySink, checkpoints: MemoryCheckpoints
+) -> None:
+    api.route("GET", "/v21.0/PAGE/feed", json_response({"data": []}))
+    before = int(datetime.now(UTC).timestamp())
+    connector = FacebookPageConnector(
+        "fb",
+        Settings(),
+        page_id="PAGE",
+        edges=("feed",),
+        comments=False,
+        initial_days=2,
+        base_url=await api.start(),
+        **common(sink, checkpoints),
+    )
+    await connector.run()
+    since = int(api.requests[0].query["since"])
+    assert before - 2 * 86400 - 5 <= since <= before - 2 * 86400 + 5
