@@ -38,10 +38,10 @@ class Probe(Connector):
     source = "webhook"
 
     def __init__(self, batches: list[Batch], **kw: Any) -> None:
+        kw.setdefault("registry", CollectorRegistry())
         super().__init__(
             "probe",
             Settings(),
-            registry=CollectorRegistry(),
             retry_policy=RetryPolicy(attempts=2, base_s=0.0),
             **kw,
         )
@@ -240,3 +240,33 @@ async def test_stop_during_a_rate_limit_wait_ends_quietly_without_more_requests(
     assert len(api.requests) == 1
     assert checkpoints.saved == {}
     await connector.client.aclose()  # type: ignore[attr-defined]
+
+
+async def test_metrics_count_fetched_published_dead_letters_and_last_success() -> None:
+    registry = CollectorRegistry()
+    sink, checkpoints = MemorySink(), MemoryCheckpoints()
+    maker = Probe([], registry=registry)
+    batch = Batch(
+        [
+            maker.envelope("webhook.post", {"id": "1"}, "1"),
+            maker.envelope("webhook.post", {"id": "2"}, "2"),
+        ],
+        {"n": 1},
+        dead_letters=[maker.dead_letter("invalid_item", "no id", b"{}")],
+    )
+    probe = Probe([batch], publisher=sink, checkpoints=checkpoints, registry=registry)
+    before = time.time()
+    await probe.run()
+    labels = {"connector": "probe", "source": "webhook"}
+    assert registry.get_sample_value("mentionflow_connector_fetched_total", labels) == 2
+    assert registry.get_sample_value("mentionflow_connector_published_total", labels) == 2
+    assert (
+        registry.get_sample_value(
+            "mentionflow_connector_deadlettered_total", {**labels, "reason": "invalid_item"}
+        )
+        == 1
+    )
+    assert (
+        registry.get_sample_value("mentionflow_connector_last_success_timestamp_seconds", labels)
+        or 0
+    ) >= before

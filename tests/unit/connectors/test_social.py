@@ -840,3 +840,64 @@ async def test_facebook_first_run_starts_initial_days_ago(
     await connector.run()
     since = int(api.requests[0].query["since"])
     assert before - 2 * 86400 - 5 <= since <= before - 2 * 86400 + 5
+
+
+async def test_reddit_script_app_uses_the_password_grant(
+    api: ApiServer,
+    sink: MemorySink,
+    checkpoints: MemoryCheckpoints,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDDIT_USERNAME", "RailCoSupport")
+    monkeypatch.setenv("REDDIT_PASSWORD", "pw")
+    grants: list[str] = []
+
+    async def token(request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        grants.append(str(form["grant_type"]))
+        assert form["username"] == "RailCoSupport"
+        return await json_response(
+            {"access_token": "t", "token_type": "bearer", "expires_in": 86400, "scope": "*"}
+        )(request)
+
+    api.route("POST", "/api/v1/access_token", token)
+    api.route(
+        "GET",
+        "/user/RailCoSupport/comments",
+        json_response(
+            {
+                "kind": "Listing",
+                "data": {
+                    "after": None,
+                    "children": [
+                        {
+                            "kind": "t1",
+                            "data": {
+                                "name": "t1_z",
+                                "body": "Sorry about that, DM us",
+                                "author": "RailCoSupport",
+                                "author_fullname": "t2_brand",
+                                "created_utc": 1795428000,
+                                "parent_id": "t3_abc",
+                                "link_id": "t3_abc",
+                                "permalink": "/r/trains/comments/abc/x/z/",
+                            },
+                        }
+                    ],
+                },
+            }
+        ),
+    )
+    base = await api.start()
+    connector = RedditConnector(
+        "reddit",
+        Settings(),
+        listings=["user/RailCoSupport/comments"],
+        user_agent="test:mentionflow:0.1",
+        base_url=base,
+        token_url=f"{base}/api/v1/access_token",
+        **common(sink, checkpoints),
+    )
+    assert await connector.run() == 1
+    assert grants == ["password"]
+    assert normalize(sink.raw[0], BRAND).is_brand
