@@ -82,6 +82,16 @@ TYPES: dict[str, tuple[str, dict[str, Option]]] = {
             "stall": _opt(NUM),
         },
     ),
+    "twitter.dm": (
+        "connectors.twitter:TwitterDMConnector",
+        {
+            **_POLL,
+            "token_env": _opt(STR),
+            "token_file_env": _opt(STR),
+            "base_url": _opt(STR),
+            "max_pages": _opt(INT),
+        },
+    ),
     "facebook.page": (
         "connectors.facebook:FacebookPageConnector",
         {

@@ -37,9 +37,11 @@ from pipeline.deadletter import DeadLetter
 from pipeline.settings import Settings
 
 __all__ = [
+    "DM_FIELDS",
     "EXPANSIONS",
     "TWEET_FIELDS",
     "USER_FIELDS",
+    "TwitterDMConnector",
     "TwitterMentionsConnector",
     "TwitterSearchConnector",
     "TwitterStreamConnector",
@@ -465,6 +467,137 @@ class TwitterStreamConnector(Connector):
                 meta={"newest": newest} if done else {},
                 dead_letters=batch.dead_letters,
             )
+
+    async def run(self) -> int:
+        try:
+            return await super().run()
+        finally:
+            await self.api.aclose()
+
+
+DM_FIELDS = "id,text,event_type,created_at,sender_id,dm_conversation_id,participant_ids,attachments"
+
+
+class TwitterDMConnector(PollingConnector):
+    """Direct messages of the brand account: ``GET /2/dm_events`` (``twitter.dm``).
+
+    Needs a *user-context* OAuth 2.0 token of the brand account (scopes ``dm.read``,
+    ``tweet.read``, ``users.read``; ``offline.access`` for refreshing). User tokens expire
+    after two hours, so the token is read from the file named by ``X_USER_TOKEN_FILE``
+    (kept fresh by whatever refreshes it: a secret manager's agent, a sidecar) and read
+    again after a 401; ``X_USER_TOKEN`` is accepted for short tests. The brand's own sent
+    messages are in the same list: the normaliser marks them ``is_brand``.
+
+    The endpoint has no ``since_id``: events come newest first and the cursor keeps the
+    newest event id seen; a pass pages back until it reaches it.
+    """
+
+    source = "twitter"
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        token_env: str = "X_USER_TOKEN",
+        token_file_env: str = "X_USER_TOKEN_FILE",
+        base_url: str = API,
+        max_pages: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poll_interval_s", 60.0)
+        super().__init__(name, settings, **kwargs)
+        self.token_env, self.token_file_env = token_env, token_file_env
+        self.max_pages = max_pages
+        self._token = self._read_token()
+        self.api = ApiClient(self, base_url)
+
+    def _read_token(self) -> str:
+        path = os.environ.get(self.token_file_env, "").strip()
+        if path:
+            try:
+                token = open(path, encoding="utf-8").read().strip()  # noqa: SIM115
+            except OSError as exc:
+                from pipeline.settings import SettingsError
+
+                raise SettingsError(
+                    f"{self.token_file_env} (environment): cannot read {path}: {exc}"
+                ) from None
+            if token:
+                return token
+        token = os.environ.get(self.token_env, "").strip()
+        if not token:
+            from pipeline.settings import SettingsError
+
+            raise SettingsError(
+                f"{self.token_file_env} or {self.token_env} (environment): expected a user-context OAuth 2.0 token with dm.read"
+            )
+        return token
+
+    async def _get(self, params: dict[str, str]) -> Any:
+        from connectors.http import AuthExpired
+
+        for attempt in range(2):
+            try:
+                return await self.api.get_json(
+                    "/2/dm_events",
+                    params=params,
+                    headers={"Authorization": f"Bearer {self._token}"},
+                )
+            except AuthExpired:
+                fresh = self._read_token()
+                if attempt == 1 or fresh == self._token:
+                    raise
+                self._token = fresh
+        raise AssertionError("unreachable")
+
+    async def poll(self, cursor: dict[str, Any] | None) -> AsyncIterator[Batch]:
+        from connectors.http import MalformedResponse
+
+        newest_seen = int((cursor or {}).get("newest_id") or 0)
+        newest = newest_seen
+        params = {
+            "dm_event.fields": DM_FIELDS,
+            "event_types": "MessageCreate",
+            "expansions": "sender_id",
+            "user.fields": USER_FIELDS,
+            "max_results": "100",
+        }
+        token: str | None = None
+        for _ in range(self.max_pages):
+            body = await self._get({**params, **({"pagination_token": token} if token else {})})
+            if not isinstance(body, dict):
+                raise MalformedResponse("/2/dm_events: expected a JSON object", orjson.dumps(body))
+            raw_includes = body.get("includes")
+            includes: dict[str, Any] = raw_includes if isinstance(raw_includes, dict) else {}
+            users = {
+                str(u.get("id")): u for u in includes.get("users") or [] if isinstance(u, dict)
+            }
+            records: list[RawRecord] = []
+            letters: list[DeadLetter] = []
+            reached = False
+            for event in body.get("data") or []:
+                event_id = event.get("id") if isinstance(event, dict) else None
+                if not isinstance(event_id, str) or not event_id.isdigit():
+                    letters.append(
+                        self.dead_letter(
+                            "invalid_item", "DM event without a numeric id", orjson.dumps(event)
+                        )
+                    )
+                    continue
+                if int(event_id) <= newest_seen:
+                    reached = True
+                    continue
+                newest = max(newest, int(event_id))
+                sender = users.get(str(event.get("sender_id")))
+                payload = {"data": event, "includes": {"users": [sender] if sender else []}}
+                records.append(self.envelope("twitter.dm", payload, event_id))
+            yield Batch(records, None, dead_letters=letters)
+            raw_meta = body.get("meta")
+            token = raw_meta.get("next_token") if isinstance(raw_meta, dict) else None
+            if reached or not token:
+                break
+        yield Batch([], {"newest_id": str(newest)} if newest else None)
 
     async def run(self) -> int:
         try:

@@ -481,3 +481,66 @@ async def test_a_stream_that_closes_without_data_is_not_hammered(
     connector.wait_or_stop = recorded  # type: ignore[method-assign]
     await connector.run()
     assert waits == [0.25, 0.5, 0.75]
+
+
+async def test_dms_page_back_to_the_cursor_and_reread_a_refreshed_token(
+    api: ApiServer,
+    sink: MemorySink,
+    checkpoints: MemoryCheckpoints,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from connectors.twitter import TwitterDMConnector
+
+    token_file = tmp_path / "x-user-token"
+    token_file.write_text("old-token\n")
+    monkeypatch.setenv("X_USER_TOKEN_FILE", str(token_file))
+
+    def dm(eid, sender, text):
+        return {
+            "id": eid,
+            "event_type": "MessageCreate",
+            "text": text,
+            "sender_id": sender,
+            "dm_conversation_id": "42-999",
+            "created_at": "2026-11-23T10:00:00.000Z",
+            "participant_ids": ["42", "999"],
+        }
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        if request.headers["Authorization"] == "Bearer old-token":
+            token_file.write_text("new-token")  # what the refresher does meanwhile
+            return await json_response({"title": "Unauthorized", "status": 401}, 401)(request)
+        if request.query.get("pagination_token") == "p2":
+            return await json_response(
+                {"data": [dm("1500", "42", "older")], "meta": {"result_count": 1}}
+            )(request)
+        return await json_response(
+            {
+                "data": [dm("1700", "999", "We refunded you"), dm("1600", "42", "refund?")],
+                "includes": {"users": [user("42", "annie"), user("999", "RailCo")]},
+                "meta": {"result_count": 2, "next_token": "p2"},
+            }
+        )(request)
+
+    api.route("GET", "/2/dm_events", events)
+    base = await api.start()
+
+    def make():
+        return TwitterDMConnector(
+            "x-dm",
+            Settings(),
+            base_url=base,
+            once=True,
+            publisher=sink,
+            checkpoints=checkpoints,
+            registry=CollectorRegistry(),
+        )
+
+    assert await make().run() == 3
+    assert checkpoints.saved["x-dm"] == {"newest_id": "1700"}
+    assert await make().run() == 0  # resumes: 1700 and older are known
+    reply, question, _older = (normalize(e, BRAND) for e in sink.raw)
+    assert reply.is_brand
+    assert question.is_direct
+    assert question.author.handle == "annie"
