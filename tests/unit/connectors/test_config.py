@@ -98,6 +98,7 @@ def test_every_connector_of_the_example_builds_with_its_credentials(
         "REDDIT_CLIENT_SECRET",
         "IMAP_PASSWORD",
         "INBOUND_MAIL_TOKEN",
+        "X_USER_TOKEN",
     ):
         monkeypatch.setenv(name, "x" * 24)
     for name in ("FACEBOOK_APP_SECRET", "FACEBOOK_VERIFY_TOKEN", "WEBHOOK_SECRET"):
@@ -108,6 +109,7 @@ def test_every_connector_of_the_example_builds_with_its_credentials(
     assert {type(c).__name__ for c in built.values()} >= {
         "TwitterSearchConnector",
         "TwitterMentionsConnector",
+        "TwitterDMConnector",
         "TwitterStreamConnector",
         "FacebookPageConnector",
         "FacebookWebhookConnector",
