@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["PermanentError", "RetryAfter", "RetryPolicy", "retry"]
+__all__ = ["PermanentError", "RetryAfter", "RetryPolicy", "Stopping", "retry"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -26,6 +26,10 @@ class RetryAfter(Exception):
 
 class PermanentError(Exception):
     """Retrying cannot help (bad credentials, 4xx other than 408/429)."""
+
+
+class Stopping(PermanentError):
+    """The connector was asked to stop while waiting to retry: give up quietly."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "train": "pipeline.commands.train",
     "join": "pipeline.commands.join",
     "sla": "pipeline.commands.sla",
+    "connect": "pipeline.commands.connect",
 }
 
 

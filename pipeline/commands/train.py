@@ -42,7 +42,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import importlib.util
+
     import orjson
+
+    if importlib.util.find_spec("sklearn") is None:
+        print(
+            "mentionflow train: training needs scikit-learn: pip install 'mentionflow[train]'",
+            file=sys.stderr,
+        )
+        return 2
 
     from pipeline.relevance.model import DEFAULT_MODEL
     from pipeline.relevance.training import (

@@ -15,7 +15,7 @@ from datetime import datetime
 from pipeline.brand import BrandAccounts
 from pipeline.envelope import RawEnvelope
 from pipeline.mention import Mention
-from pipeline.normalize import email, facebook, twitter, webhook
+from pipeline.normalize import email, facebook, social, twitter, webhook
 from pipeline.normalize.common import MAX_TEXT, TRUNCATION_MARK, check_time, detect_lang, truncate
 from pipeline.normalize.errors import CODES, NormalizeError
 from pipeline.timeutil import utc_now
@@ -40,6 +40,14 @@ PARSERS: dict[str, tuple[str | None, Parser]] = {
     "facebook.messenger": ("facebook", facebook.parse_messenger),
     "email.rfc822": ("email", email.parse_email),
     "webhook.post": (None, webhook.parse_webhook),
+    "instagram.media": ("instagram", social.parse_instagram_media),
+    "instagram.comment": ("instagram", social.parse_instagram_comment),
+    "youtube.comment": ("youtube", social.parse_youtube_comment),
+    "mastodon.status": ("mastodon", social.parse_mastodon_status),
+    "bluesky.post": ("bluesky", social.parse_bluesky_post),
+    "reddit.post": ("reddit", social.parse_reddit_post),
+    "reddit.comment": ("reddit", social.parse_reddit_comment),
+    "rss.entry": ("rss", social.parse_rss_entry),
 }
 
 
