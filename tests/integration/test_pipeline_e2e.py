@@ -51,8 +51,10 @@ def test_sample_stream_end_to_end(make_worker, settings: Settings, tmp_path: Pat
             f"{topic} not consumed\n{worker.tail()}"
         )
 
-    escalated = {r.key: orjson.loads(r.value or b"") for r in
-                 asyncio.run(read_all(settings, "mentions.escalated"))}
+    escalated = {
+        r.key: orjson.loads(r.value or b"")
+        for r in asyncio.run(read_all(settings, "mentions.escalated"))
+    }
     escalated_ids = {e["id"] for e in escalated.values()}
     missed = sorted(set(action) - escalated_ids)
     assert missed == [], f"action posts not escalated: {missed[:5]}"
@@ -68,8 +70,9 @@ def test_sample_stream_end_to_end(make_worker, settings: Settings, tmp_path: Pat
         placed = {m["mention_id"] for c in live for m in c["contacts"]}  # type: ignore[union-attr]
         return escalated_ids <= placed
 
-    cases = latest_by_key(asyncio.run(consume_until(settings, "cases", cases_complete,
-                                                    timeout_s=120)))
+    cases = latest_by_key(
+        asyncio.run(consume_until(settings, "cases", cases_complete, timeout_s=120))
+    )
     live = {k: c for k, c in cases.items() if c["status"] != "merged"}
     where: dict[str, list[bytes]] = defaultdict(list)
     for key, case in live.items():
@@ -92,8 +95,10 @@ def test_sample_stream_end_to_end(make_worker, settings: Settings, tmp_path: Pat
             str(c["case_id"]) for c in live.values() if c["status"] == "open"
         }
 
-    alerts = [orjson.loads(r.value or b"") for r in
-              asyncio.run(consume_until(settings, "alerts", breached_all, timeout_s=120))]
+    alerts = [
+        orjson.loads(r.value or b"")
+        for r in asyncio.run(consume_until(settings, "alerts", breached_all, timeout_s=120))
+    ]
     breaches = Counter(a["alert_id"] for a in alerts if a["type"] == "sla.breach")
     assert breaches, "no breach at all"
     assert max(breaches.values()) == 1
