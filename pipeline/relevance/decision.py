@@ -50,6 +50,7 @@ _RULE_SCORE = {
     "legal_threat": 0.9,
     "outage_report": 0.75,
     "churn_threat": 0.75,
+    "complaint": 0.65,
     "question": 0.55,
 }
 BIG_REACH = 10_000
@@ -223,11 +224,13 @@ class Classifier:
             p_raw = heads["complaint"].predict(feats, text, first["complaint"])[1]
             p_complaint = _calibrate(p_raw, COMPLAINT_THRESHOLD.get(hl, 0.5))
         hits = rule_hits(text)
+        rule_complaint = "complaint" in hits
         if p_complaint >= 0.5 and not ("question" in hits and p_complaint < STRONG_COMPLAINT):
             hits.add("complaint")  # a question that only sounds unhappy stays a question
         category = _category(hits, sentiment)
         complaint = (
             p_complaint >= 0.5
+            or rule_complaint
             or category in ("outage_report", "churn_threat")
             or (category in ("safety_issue", "legal_threat") and sentiment == "negative")
         )

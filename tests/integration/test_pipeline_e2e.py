@@ -51,17 +51,24 @@ def test_sample_stream_end_to_end(make_worker, settings: Settings, tmp_path: Pat
             f"{topic} not consumed\n{worker.tail()}"
         )
 
-    escalated = {
-        r.key: orjson.loads(r.value or b"")
-        for r in asyncio.run(read_all(settings, "mentions.escalated"))
-    }
-    escalated_ids = {e["id"] for e in escalated.values()}
+    escalated = [
+        orjson.loads(r.value or b"") for r in asyncio.run(read_all(settings, "mentions.escalated"))
+    ]
+    escalated_ids = {e["id"] for e in escalated}
     missed = sorted(set(action) - escalated_ids)
-    assert missed == [], f"action posts not escalated: {missed[:5]}"
+    if missed:
+        normalized = {
+            r.key.decode(): r.value
+            for r in asyncio.run(read_all(settings, "mentions.normalized"))
+            if r.key
+        }
+        dead = [r.value for r in asyncio.run(read_all(settings, "mentions.deadletter"))]
+        detail = {m: normalized.get(m, b"not normalized")[:300] for m in missed[:3]}
+        raise AssertionError(f"action posts not escalated: {detail}\ndead letters: {dead[:3]}")
     assert escalated_ids & brand == set(), "the brand's own posts never escalate"
     ratio = len(escalated_ids) / len(samples)
     assert 0.005 <= ratio <= 0.06, f"escalation ratio {ratio:.3f}"
-    for record in list(escalated.values())[:20]:
+    for record in escalated[:20]:
         assert validate("escalation", record) == []
 
     # Every escalated mention lands in exactly one live case; one persona's posts share it.

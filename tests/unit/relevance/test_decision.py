@@ -32,6 +32,12 @@ CATEGORY_CASES = [
     ),
     ("de", "Wie lange gilt mein Ticket der Bahn nach einer Verspätung", "question"),
     ("en", "How can I change the address on my Acme account", "question"),
+    (
+        "de",
+        "@DB_Bahn Ich hatte schon auf Facebook geschrieben, Buchung 4711. Bitte endlich um Antwort!",
+        "question",
+    ),
+    ("en", "Acme I already emailed you about order 123, please get back to me", "question"),
     ("de", "Vielen Dank an das freundliche Zugpersonal der Bahn heute, super Fahrt", "praise"),
     ("en", "Thank you Acme, the new store staff were amazing", "praise"),
     (
