@@ -90,7 +90,9 @@ def brand_mapping() -> dict[str, list[str]]:
 class SampleRecord:
     """One line of the sample and what it is meant to be.
 
-    ``category``: ``noise``, ``action`` (needs an answer), ``brand`` (the brand's own post or
+    ``category``: ``noise``, ``action`` (needs an answer: every direct message and every
+    direct question to the brand counts, as issue 4 says they always escalate), ``brand``
+    (the brand's own post or
     reply) or ``malformed``. ``expect``: ``"ok"``, ``"envelope"`` or a NormalizeError code.
     ``mention_id`` is the id the valid record normalises to (None for malformed ones).
     """
@@ -284,6 +286,9 @@ ACTION_EN = {
         "@{brand} switching to {competitor} after this. Please cancel subscription {order}.",
     ],
 }
+#: Comments under the brand's page posts; the question is put to the brand.
+COMMENT_QUESTION = "Wann kommt das nach {a}?"
+COMMENTS = ["Super, danke für die Info!", "👍👍", "Great news!", COMMENT_QUESTION]
 FOLLOW_UP_DE = (
     "Ich hatte schon auf {channel} geschrieben, Buchung {order}. Bitte endlich um Antwort!"
 )
@@ -800,24 +805,17 @@ def _items(b: _Builder, count: int) -> list[_Item]:
         elif roll < 0.77:
             env = b.fb_post(at, who, b.fill(rng.choice(NOISE_DE + NOISE_EN)))
         elif roll < 0.90:
-            env = b.fb_comment(
-                at,
-                who,
-                b.fill(
-                    rng.choice(
-                        NOISE_DE
-                        + NOISE_EN
-                        + [
-                            "Super, danke für die Info!",
-                            "👍👍",
-                            "Great news!",
-                            "Wann kommt das nach {a}?",
-                        ]
-                    )
-                ),
-            )
+            template = rng.choice(NOISE_DE + NOISE_EN + COMMENTS)
+            env = b.fb_comment(at, who, b.fill(template))
+            if template == COMMENT_QUESTION:
+                # a question to the brand under its own post: issue 4 says it always escalates
+                items.append(_Item(at, env, "action", who.key))
+                continue
         elif roll < 0.92:
             env = b.messenger(at, who, rng.choice(["Hallo", "Danke!", "👍", "Hi there", "ok"]))
+            # "Direct messages always escalate" (issue 4): someone has to read and answer it
+            items.append(_Item(at, env, "action", who.key))
+            continue
         else:
             subject, body, _lang = rng.choice(MAIL_NOISE)
             env, _ = b.mail(at, who, b.fill(subject), b.fill(body))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CATEGORIES", "RULES", "URGENT", "rule_hits"]
+__all__ = ["CATEGORIES", "MARKERS", "RULES", "URGENT", "rule_hits"]
 
 #: Every category a decision can carry, most severe first.
 CATEGORIES = (
@@ -106,6 +106,9 @@ RULES: dict[str, str] = {
         r"streik",
         r"zugausfall",
         r"app (?:ist )?(?:down|abgestürzt)",
+        r"stürzt (?:\w+ ){0,6}ab\b",
+        r"(?:nimmt|nehmen|akzeptiert|akzeptieren) (?:keine|kein) (?:\w+ )?(?:karten?|geld|bargeld|münzen|scheine)",
+        r"(?:website|seite|app|server) (?:ist )?down",
         r"\boutage",
         r"is down\b",
         r"are down\b",
@@ -174,7 +177,8 @@ RULES: dict[str, str] = {
         r"könnt ihr",
         r"wo (?:ist|finde|bekomme)",
         r"gibt es",
-        r"hilfe\b",
+        r"(?:brauche|benötige|bitte um|um)(?= (?:\w+ )?hilfe)",
+        r"hilfe\s*[!?]",
         r"bitte um",
         r"how (?:do|can|long)",
         r"when (?:will|is|does)",
@@ -185,7 +189,9 @@ RULES: dict[str, str] = {
         r"why (?:is|are|does|do|did)",
         r"any update",
         r"please help",
-        r"\bhelp\b",
+        r"need(?= (?:\w+ )?help)",
+        r"help me",
+        r"help\s*[!?]",
         r"\bdm\b",
         r"is my",
         r"are (?:you|the|my)",
@@ -242,6 +248,15 @@ RULES: dict[str, str] = {
         r"crypto",
         r"\bnsfw\b",
         r"onlyfans",
+        r"newsletter",
+        r"jetzt entdecken",
+        r"discover now",
+        r"partnership",
+        r"kooperationsanfrage",
+        r"(?:would|'d) love to (?:work|collaborate|partner) with you",
+        r"media kit",
+        r"guest post",
+        r"sponsored (?:post|content)",
     ),
     "feedback": _rx(
         r"vorschlag",
@@ -256,6 +271,61 @@ RULES: dict[str, str] = {
         r"please add",
         r"feature request",
         r"you should",
+    ),
+}
+
+#: Markers that qualify the categories above rather than being categories themselves:
+#: ``rumour`` (hearsay is not an outage report), ``crowd`` (a question to other readers is
+#: not a question to the brand), ``reference`` (a booking, order or customer number: the
+#: author wants their case handled), ``no_request`` (auto-replies and job applications that
+#: reach a support mailbox but ask customer care for nothing).
+MARKERS: dict[str, str] = {
+    "rumour": _rx(
+        r"gerücht",
+        r"angeblich",
+        r"soll(?:en)? (?:\w+ )?(?:streiken|gestreikt)",
+        r"hört man",
+        r"hab(?:e)? gehört",
+        r"rumou?r",
+        r"reportedly",
+        r"allegedly",
+        r"heard (?:that|there)",
+        r"unconfirmed",
+    ),
+    "crowd": _rx(
+        r"weiß jemand",
+        r"kennt jemand",
+        r"hat jemand",
+        r"ist jemand",
+        r"jemand (?:eine? |da )?(?:ahnung|erfahrung|infos?)",
+        r"wer (?:fährt|kommt|geht|ist|hat|war|will|noch|auch|von euch)",
+        r"umfrage",
+        r"anyone (?:else|know|here|going|been|tried)",
+        r"does anybody",
+        r"anybody (?:else|know|here|going)",
+        r"who(?:'s| is) (?:going|coming|in\b|joining)",
+        r"who else",
+        r"asking for a friend",
+        r"\bpoll\b",
+    ),
+    "reference": _rx(
+        r"(?:buchung|buchungsnummer|auftrag|auftragsnummer|bestellung|bestellnummer|"
+        r"kundennummer|vorgangsnummer|ticketnummer|fahrkarte|reservierung|abo|rechnung) "
+        r"(?:nr\.? |nummer )?[a-z]{0,4}-?\d{3,}",
+        r"(?:booking|order|customer|ticket|case|reference|subscription|invoice|account) "
+        r"(?:no\.? |number |nr\.? |#)?[a-z]{0,4}-?\d{3,}",
+    ),
+    "no_request": _rx(
+        r"automatische antwort",
+        r"abwesenheit",
+        r"nicht im büro",
+        r"out of (?:the )?office",
+        r"auto-?reply",
+        r"automatic reply",
+        r"bewerbung",
+        r"job application",
+        r"applying for the (?:position|job|role)",
+        r"my (?:cv|resume|résumé)\b",
     ),
 }
 
@@ -279,15 +349,28 @@ URGENT = _rx(
 
 _ALL = re.compile(
     r"(?<![^\W_])(?:"
-    + "|".join(f"(?P<{name}>{alts})" for name, alts in [*RULES.items(), ("urgent", URGENT)])
+    + "|".join(
+        f"(?P<{name}>{alts})"
+        for name, alts in [*RULES.items(), *MARKERS.items(), ("urgent", URGENT)]
+    )
     + ")"
 )
 
 
 def rule_hits(text: str) -> set[str]:
-    """Categories whose rule lexicon fires on ``text`` (a direct ``?`` counts as question),
-    plus ``"urgent"`` if an urgency word occurs. One regex scan for all lexicons."""
+    """Categories whose rule lexicon fires on ``text``, the :data:`MARKERS` found, and
+    ``"urgent"`` if an urgency word occurs. One regex scan for all lexicons.
+
+    Hearsay (``rumour``) cancels an outage report: "Streik-Gerüchte?" reports nothing.
+    A ``?`` without a question phrase only adds the weak hit ``"question_mark"`` (and
+    ``"question"``) unless the question is put to the crowd ("anyone else ...?", "wer
+    fährt ...?"): such posts compete in the budget, they are not direct questions.
+    """
     hits = {m.lastgroup for m in _ALL.finditer(text.lower()) if m.lastgroup}
-    if "?" in text:
-        hits.add("question")
+    if "rumour" in hits:
+        hits.discard("outage_report")
+    if "question" in hits:
+        hits.add("question_phrase")
+    elif "?" in text and "crowd" not in hits:
+        hits.update(("question", "question_mark"))
     return hits

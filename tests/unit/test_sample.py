@@ -54,7 +54,9 @@ def test_counts_and_shares(records: list[SampleRecord]) -> None:
     categories = collections.Counter(r.category for r in records)
     assert categories["malformed"] == 250  # exactly round(5000 * 0.05)
     valid = len(records) - categories["malformed"]
-    assert 0.01 <= categories["action"] / valid <= 0.035
+    # ~2% customer cases plus ~2% direct messages and questions under the brand's posts,
+    # which issue 4 says always escalate
+    assert 0.03 <= categories["action"] / valid <= 0.05
     assert categories["noise"] / valid > 0.9
     assert categories["brand"] > 0
     types = collections.Counter(r.type for r in records)

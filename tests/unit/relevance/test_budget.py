@@ -52,15 +52,25 @@ def test_invalid_rate_rejected() -> None:
         EscalationBudget(target_rate=0.0)
 
 
-def test_forced_escalations_bypass_the_budget(classifier: Classifier) -> None:
-    budget = EscalationBudget(target_rate=0.02, update_every=10)
-    for _ in range(50):
+def test_forced_escalations_bypass_the_budget_but_use_it_up(classifier: Classifier) -> None:
+    budget = EscalationBudget(target_rate=0.02, update_every=10, max_threshold=0.85)
+    for _ in range(100):
         budget.observe_score(0.84)
-    assert budget.threshold == pytest.approx(0.84, abs=1e-3)
+    assert budget.threshold == pytest.approx(0.84, abs=1e-3)  # room for 2 in 100
     dm = classifier.decide(
-        make_mention("hallo", kind="direct_message", is_direct=True), threshold=budget.threshold
+        make_mention("hallo", kind="direct_message", is_direct=True), threshold=1.01
     )
     assert dm.escalate
     assert dm.forced
-    budget.observe(dm)  # counted as 0: a forced escalation does not use up the budget
+    for _ in range(10):
+        budget.observe(dm)  # a full inbox: forced escalations take the budget's slots
     assert budget._scores[-1] == 0.0
+    assert budget.threshold == 0.85  # only the always-pass ceiling is left
+
+
+def test_warm_up_adapts_before_update_every() -> None:
+    budget = EscalationBudget(target_rate=0.02, update_every=250, threshold=0.5)
+    for _ in range(25):
+        budget.observe_score(0.6)
+    # a fresh worker does not escalate 25 chatter posts at the default threshold
+    assert budget.threshold == budget.max_threshold
