@@ -14,7 +14,7 @@ NEVER = 1.01  # a threshold no budgeted score reaches: only always-escalate rule
 @pytest.mark.parametrize(
     ("subject", "text"),
     [
-        ("Newsletter Reisewelt Dezember", "Die schönsten Weihnachtsmärkte – jetzt entdecken!"),
+        ("Newsletter Reisewelt Dezember", "Die schönsten Weihnachtsmärkte - jetzt entdecken!"),
         ("Partnership proposal", "We are a travel blog and would love to work with you."),
         ("Gewinnspiel", "Jetzt kaufen und mit Rabattcode sparen!"),
         ("Danke!", "Vielen Dank für die schnelle Hilfe letzte Woche, alles hat geklappt."),
@@ -150,7 +150,7 @@ def test_urgency_survives_a_request_for_help() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "Pendeln Köln – Hamburg mit der Bahn jeden Tag, man gewöhnt sich an alles",
+        "Pendeln Köln - Hamburg mit der Bahn jeden Tag, man gewöhnt sich an alles",
         "Autobahn-Sperrung bei Erfurt am Wochenende, wer kann, nimmt die Bahn.",
         "Acme again. Sigh.",
     ],
