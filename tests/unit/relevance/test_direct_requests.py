@@ -49,7 +49,8 @@ def test_email_with_a_request_or_nothing_recognised_is_forced(
     classifier: Classifier, subject: str, text: str
 ) -> None:
     d = classifier.decide(make_mention(text, subject=subject, **MAIL), threshold=NEVER)
-    assert d.escalate and d.forced, d.reasons
+    assert d.escalate, d.reasons
+    assert d.forced
     assert d.actionable
 
 
@@ -58,7 +59,8 @@ def test_every_direct_message_escalates(classifier: Classifier, text: str) -> No
     d = classifier.decide(
         make_mention(text, kind="direct_message", is_direct=True), threshold=NEVER
     )
-    assert d.escalate and d.forced
+    assert d.escalate
+    assert d.forced
     assert d.priority == "P3"
 
 
@@ -95,7 +97,8 @@ def test_a_question_put_to_the_brand_is_forced(
     classifier: Classifier, text: str, kw: dict[str, object]
 ) -> None:
     d = classifier.decide(make_mention(text, **kw), threshold=NEVER)
-    assert d.escalate and d.forced, d.reasons
+    assert d.escalate, d.reasons
+    assert d.forced
     assert "always escalate: a request addressed directly to the brand" in d.reasons
 
 
