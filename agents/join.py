@@ -49,8 +49,8 @@ from pipeline.config import ConfigError
 from pipeline.deadletter import DeadLetter
 from pipeline.identity.graph import IdentityGraph, MatchPolicy
 from pipeline.identity.keys import normalize_keys
-from pipeline.metrics import StageMetrics, stage_metrics
-from pipeline.timeutil import format_ts, from_epoch, parse_ts
+from pipeline.metrics import StageMetrics, pipeline_metrics, stage_metrics
+from pipeline.timeutil import format_ts, from_epoch, parse_ts, utc_now
 
 __all__ = ["CONTACTS_TOPIC", "RESOLVE_TOPIC", "JoinAgents", "JoinConfig", "install", "install_join"]
 
@@ -412,6 +412,7 @@ def _count(
         metrics.passed.labels(stage).inc()
         if change == "merged":
             counters["merges"].labels(str(value["change"].get("reason") or "unknown")).inc()
+        _case_metrics(change, value)
         if change in ("opened", "contact_joined", "reopened"):
             created = value["contacts"][-1]["created_at"] if value.get("contacts") else None
             if created:
@@ -419,6 +420,23 @@ def _count(
                 metrics.latency.labels(stage).observe(max(0.0, lag))
     else:
         metrics.passed.labels(stage).inc()
+
+
+def _case_metrics(change: str, case: dict[str, Any]) -> None:
+    """Cases opened and closed by priority and queue (open = opened - closed in Prometheus)."""
+    priority, queue = str(case.get("priority") or "none"), str(case.get("queue") or "none")
+    if change == "opened":
+        contacts = case.get("contacts") or []
+        first = contacts[0].get("created_at") if contacts else None
+        pipeline_metrics().case_opened(
+            priority, queue, posted_at=parse_ts(first) if first else None, opened_at=utc_now()
+        )
+    elif change in ("resolved", "closed", "merged_into") and case.get("status") in (
+        "resolved",
+        "closed",
+        "merged",
+    ):
+        pipeline_metrics().case_closed(priority, queue, str(case["status"]))
 
 
 def _link_time(data: dict[str, Any], kafka_s: float | None) -> float:

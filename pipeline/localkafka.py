@@ -44,7 +44,8 @@ def resolve_classpath(cache_dir: Path, pom: Path = POM) -> str:
     if not pom.exists():
         raise KafkaSetupError(f"{pom}: the broker's Maven project is missing")
     digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:16]
-    cache = cache_dir / f"classpath-{digest}.txt"
+    # Absolute: Maven resolves a relative output file against the pom's folder, not ours.
+    cache = cache_dir.resolve() / f"classpath-{digest}.txt"
     if cache.exists():
         classpath = cache.read_text().strip()
         if classpath and all(Path(jar).exists() for jar in classpath.split(os.pathsep)):
@@ -70,8 +71,8 @@ def _mvn_classpath(mvn: str, pom: Path, cache: Path) -> subprocess.CompletedProc
     return subprocess.run(
         [
             mvn,
-            "-q",
             "-B",
+            "--no-transfer-progress",
             "-f",
             str(pom),
             "dependency:build-classpath",

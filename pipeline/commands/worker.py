@@ -43,9 +43,12 @@ def run(args: argparse.Namespace) -> int:
     except BrokerUnreachable as exc:
         print(f"mentionflow worker: {exc}", file=sys.stderr)
         return 1
+    from pipeline.logs import configure_logging, logging_config
+
+    # JSON logs from here on: agents log while they are installed, before Faust starts.
+    configure_logging(settings.log_level)
     agents = tuple(a.strip() for a in args.agents.split(",")) if args.agents else AGENT_MODULES
     pipeline = create_pipeline(settings, agents=agents)
-    from pipeline.logs import logging_config
 
     worker = faust.Worker(
         pipeline.app,

@@ -23,7 +23,7 @@ from tests.support.kafka import Record, WorkerProcess, consume_until, produce
 POLICY = """
 defaults: {stages: ["50%"]}
 policies:
-  - {name: fast, match: {priority: P1}, first_response: 12s, next_response: 12s}
+  - {name: fast, match: {priority: P1}, first_response: 20s, next_response: 20s}
 """
 OPEN = [f"open-{i}" for i in range(8)]
 ANSWERED = [f"answered-{i}" for i in range(6)]

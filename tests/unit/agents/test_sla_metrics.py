@@ -61,3 +61,26 @@ def test_next_response_clock_is_not_a_first_response() -> None:
         NOW,
     )
     assert _value("mentionflow_cases_responded_total", priority="P3", queue="rail") == responded
+
+
+def test_join_counts_cases_opened_and_closed() -> None:
+    from agents.join import _case_metrics
+
+    opened = _value("mentionflow_cases_opened_total", priority="P2", queue="rail")
+    closed = _value(
+        "mentionflow_cases_closed_total", priority="P2", queue="rail", status="resolved"
+    )
+    case = {
+        "priority": "P2",
+        "queue": "rail",
+        "status": "open",
+        "contacts": [{"created_at": "2026-11-23T11:00:00.000Z"}],
+    }
+    _case_metrics("opened", case)
+    _case_metrics("contact_joined", case)
+    _case_metrics("resolved", {**case, "status": "resolved"})
+    assert _value("mentionflow_cases_opened_total", priority="P2", queue="rail") == opened + 1
+    assert (
+        _value("mentionflow_cases_closed_total", priority="P2", queue="rail", status="resolved")
+        == closed + 1
+    )
