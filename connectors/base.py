@@ -193,12 +193,22 @@ class Connector(abc.ABC):
         return True
 
     async def run(self) -> int:
-        """Publish until the source is exhausted or :meth:`stop`; returns records published."""
+        """Publish until the source is exhausted or :meth:`stop`; returns records published.
+
+        :meth:`close` is called once when the run ends, however it ends.
+        """
         checkpoints: CheckpointBackend = self._checkpoints or CheckpointStore(self.settings)
-        if self._publisher is not None:
-            return await self._run(self._publisher, checkpoints)
-        async with Publisher(self.settings) as publisher:
-            return await self._run(publisher, checkpoints)
+        try:
+            if self._publisher is not None:
+                return await self._run(self._publisher, checkpoints)
+            async with Publisher(self.settings) as publisher:
+                return await self._run(publisher, checkpoints)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Release what the connector holds (its HTTP client); the base holds nothing."""
+        return None
 
     async def _run(self, publisher: Sink, checkpoints: CheckpointBackend) -> int:
         self.cursor = await checkpoints.load(self.name) if self.resume else None

@@ -269,11 +269,8 @@ class FacebookPageConnector(PollingConnector):
                 yield Batch(records, None, dead_letters=letters)
         yield Batch([], {**cursor, "comments": new_mark})
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            await self.api.aclose()
+    async def close(self) -> None:
+        await self.api.aclose()
 
 
 class FacebookWebhookConnector(ReceiverConnector):
@@ -508,12 +505,10 @@ class FacebookWebhookConnector(ReceiverConnector):
             source="instagram",
         )
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            if self.instagram_api is not None:
-                await self.instagram_api.aclose()
+    async def close(self) -> None:
+        await super().close()
+        if self.instagram_api is not None:
+            await self.instagram_api.aclose()
 
     def _change(self, change: Any, page_id: str) -> RawRecord | DeadLetter | None:
         value = change.get("value") if isinstance(change, dict) else None

@@ -168,8 +168,5 @@ class InstagramConnector(PollingConnector):
             dead_letters=[m for m in made if isinstance(m, DeadLetter)],
         )
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            await self.api.aclose()
+    async def close(self) -> None:
+        await self.api.aclose()

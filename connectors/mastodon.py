@@ -183,11 +183,8 @@ class MastodonConnector(PollingConnector):
                 cursor[timeline] = newest
             yield Batch([], dict(cursor))
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            await self.api.aclose()
+    async def close(self) -> None:
+        await self.api.aclose()
 
 
 class MastodonStreamConnector(Connector):
@@ -332,8 +329,5 @@ class MastodonStreamConnector(Connector):
         # The notification's id for notification streams (the gap fill's since_id), else the status id.
         return Batch([made]), str(item.get("id"))
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            await self.api.aclose()
+    async def close(self) -> None:
+        await self.api.aclose()

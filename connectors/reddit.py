@@ -178,8 +178,5 @@ class RedditConnector(PollingConnector):
             cursor[listing] = mark.next_state()
             yield Batch([], dict(cursor))
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            await self.api.aclose()
+    async def close(self) -> None:
+        await self.api.aclose()

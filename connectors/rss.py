@@ -125,8 +125,5 @@ class RssConnector(PollingConnector):
             cursor[url] = state
             yield Batch(records, dict(cursor), dead_letters=letters)
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            await self.api.aclose()
+    async def close(self) -> None:
+        await self.api.aclose()

@@ -125,12 +125,10 @@ class ReceiverConnector(Connector):
             {"accepted": len(records), "dead_lettered": len(letters), **extra}, status=202
         )
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            # Not publishing any more: senders get 503 at once instead of after a timeout.
-            self.accepting = False
+    async def close(self) -> None:
+        # Not publishing any more: senders get 503 at once instead of after a timeout.
+        self.accepting = False
+        await super().close()
 
     def _coalesce(self, batch: Batch) -> Batch:
         """Merge the requests already queued into one batch: one flush acknowledges them all

@@ -243,11 +243,8 @@ class TwitterSearchConnector(PollingConnector):
         ):
             yield batch
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            await self.api.aclose()
+    async def close(self) -> None:
+        await self.api.aclose()
 
 
 class TwitterMentionsConnector(PollingConnector):
@@ -296,11 +293,8 @@ class TwitterMentionsConnector(PollingConnector):
                         cursor = batch.cursor
                     yield batch
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            await self.api.aclose()
+    async def close(self) -> None:
+        await self.api.aclose()
 
 
 class TwitterStreamConnector(Connector):
@@ -468,11 +462,8 @@ class TwitterStreamConnector(Connector):
                 dead_letters=batch.dead_letters,
             )
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            await self.api.aclose()
+    async def close(self) -> None:
+        await self.api.aclose()
 
 
 DM_FIELDS = "id,text,event_type,created_at,sender_id,dm_conversation_id,participant_ids,attachments"
@@ -599,8 +590,5 @@ class TwitterDMConnector(PollingConnector):
                 break
         yield Batch([], {"newest_id": str(newest)} if newest else None)
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            await self.api.aclose()
+    async def close(self) -> None:
+        await self.api.aclose()

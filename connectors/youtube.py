@@ -174,8 +174,5 @@ class YouTubeConnector(PollingConnector):
             if not token:
                 return replies
 
-    async def run(self) -> int:
-        try:
-            return await super().run()
-        finally:
-            await self.api.aclose()
+    async def close(self) -> None:
+        await self.api.aclose()
