@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,9 +62,6 @@ REBUILD_BATCH = 256
 RETENTION = timedelta(days=30)
 POLICIES_ENV = "MENTIONFLOW_SLA_POLICIES"
 STAGE = "sla"
-#: After a take-over, alerts wait until the answers already in ``responses`` are applied.
-CATCH_UP_LIMIT_S = 60.0
-CATCH_UP_RETRY = timedelta(milliseconds=250)
 
 Sender = Callable[[bytes, bytes, int | None], Awaitable[Any]]
 
@@ -132,13 +128,6 @@ class SlaService:
         self._actives: frozenset[int] | None = None
         # Alert ids emitted by the timer whose tick record has not been applied yet.
         self._marks: dict[str, set[str]] = {}
-        # Catch-up after a (re)assignment: per (topic, partition) of cases and responses, the
-        # end offset when the partition was taken over, and the next offset applied since.
-        # No alert fires on a partition before the answers up to that point are applied.
-        self._targets: dict[tuple[str, int], int] = {}
-        self._processed: dict[tuple[str, int], int] = {}
-        self._caught_up: set[int] = set()
-        self._catch_up_until = 0.0
         self.send_alert: Sender = self._send_alert
         self.send_tick: Sender = self._send_tick
         self.send_spike_event: Sender = self._send_spike_event
@@ -148,13 +137,11 @@ class SlaService:
         async def sla_cases(stream: Any) -> None:
             async for event in stream.events():
                 await self.handle("case", event.key, event.value, event.message.partition)
-                self.processed(event.message.topic, event.message.partition, event.message.offset)
 
         @app.agent(self.responses_topic, name="sla-responses")
         async def sla_responses(stream: Any) -> None:
             async for event in stream.events():
                 await self.handle("response", event.key, event.value, event.message.partition)
-                self.processed(event.message.topic, event.message.partition, event.message.offset)
 
         @app.agent(self.ticks_topic, name="sla-ticks")
         async def sla_ticks(stream: Any) -> None:
@@ -383,7 +370,6 @@ class SlaService:
         if actives != self._actives:
             self._actives = actives
             rebuilt = await self.rebuild(actives)
-            await self.start_catch_up(actives)
             log.info("sla: active partitions %s, %d cases scheduled", sorted(actives), rebuilt)
         now = self.clock()
         sent = 0
@@ -391,55 +377,9 @@ class SlaService:
             partition = self.partition_of.pop(case_id, None)
             if partition not in actives:
                 continue
-            if not self.caught_up(partition):
-                # An answer may still wait unread in ``responses``: look again shortly.
-                self.partition_of[case_id] = partition
-                self.heap.schedule(case_id, now + CATCH_UP_RETRY)
-                continue
             await self.fire(case_id, partition, now)
             sent += 1
         return sent
-
-    def processed(self, topic: str, partition: int, offset: int) -> None:
-        """Note that the record at ``offset`` of ``topic``/``partition`` has been applied."""
-        self._processed[(topic, partition)] = offset + 1
-
-    async def start_catch_up(self, actives: frozenset[int]) -> None:
-        """Take the end offsets of the cases and responses partitions just taken over."""
-        self._caught_up = set()
-        self._targets = {}
-        self._catch_up_until = time.monotonic() + CATCH_UP_LIMIT_S
-        names = (self.cases_topic.get_topic_name(), self.responses_topic.get_topic_name())
-        try:
-            from faust.types import TP
-
-            tps = [TP(name, p) for name in names for p in actives]
-            ends = await asyncio.wait_for(self.app.consumer.highwaters(*tps), 5.0)
-            committed = getattr(self.app.consumer, "_committed_offset", {})
-        except Exception as exc:
-            log.warning("sla: cannot read end offsets (%s); alerts are not held back", exc)
-            return
-        self._targets = {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}
-        for tp in tps:
-            done = committed.get(tp)
-            if done is not None:
-                key = (tp.topic, tp.partition)
-                self._processed[key] = max(self._processed.get(key, 0), int(done))
-
-    def caught_up(self, partition: int) -> bool:
-        """True once the records in this partition's cases and responses at take-over are
-        applied, or after :data:`CATCH_UP_LIMIT_S` (a stuck partition must not mute alerts)."""
-        if partition in self._caught_up:
-            return True
-        pending = [
-            key
-            for key, end in self._targets.items()
-            if key[1] == partition and self._processed.get(key, 0) < end
-        ]
-        if pending and time.monotonic() < self._catch_up_until:
-            return False
-        self._caught_up.add(partition)
-        return True
 
     async def fire(self, case_id: str, partition: int | None, now: datetime) -> None:
         """Emit what is due for one case now, then have its partition persist the marks.
