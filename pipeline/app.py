@@ -85,8 +85,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
         stream_wait_empty=True,
         broker_request_timeout=max(settings.connect_timeout_s * 3, 40.0),
-        broker_session_timeout=30.0,
-        broker_heartbeat_interval=3.0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         table_standby_replicas=1,
     )
 

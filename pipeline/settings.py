@@ -51,6 +51,8 @@ class Settings:
     ssl_keyfile: Path | None = None
     connect_timeout_s: float = 10.0
     dedupe_hours: float = 72.0
+    #: Consumer group session timeout: how long a crashed worker's partitions stay unowned.
+    session_timeout_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +85,10 @@ class Settings:
             ssl_keyfile=source.path("KAFKA_SSL_KEYFILE", must_exist=True),
             connect_timeout_s=source.number("CONNECT_TIMEOUT", d.connect_timeout_s, minimum=0.5),
             dedupe_hours=source.number("DEDUPE_HOURS", d.dedupe_hours, minimum=0.0),
+            # Kafka's group.min.session.timeout.ms is 6 s by default.
+            session_timeout_s=source.number(
+                "SESSION_TIMEOUT", d.session_timeout_s, minimum=6.0
+            ),
         )
         settings.check()
         return settings

@@ -10,6 +10,7 @@ def test_defaults_without_environment() -> None:
     assert settings.bootstrap_servers == ("127.0.0.1:9092",)
     assert settings.partitions == 4
     assert settings.security_protocol == "PLAINTEXT"
+    assert settings.session_timeout_s == 30.0
     assert settings.faust_broker_url() == "kafka://127.0.0.1:9092"
 
 
@@ -27,8 +28,10 @@ def test_reads_and_types_every_variable(tmp_path: Path) -> None:
             "MENTIONFLOW_KAFKA_SASL_USERNAME": "svc",
             "MENTIONFLOW_KAFKA_SASL_PASSWORD": "secret",
             "MENTIONFLOW_KAFKA_SSL_CAFILE": str(ca),
+            "MENTIONFLOW_SESSION_TIMEOUT": "8",
         }
     )
+    assert settings.session_timeout_s == 8.0
     assert settings.bootstrap_servers == ("k1:9093", "k2:9093")
     assert settings.partitions == 12
     assert settings.topic("cases") == "prod.cases"
@@ -53,6 +56,7 @@ def test_reads_and_types_every_variable(tmp_path: Path) -> None:
         ("MENTIONFLOW_STORE", "redis://x", "store URL"),
         ("MENTIONFLOW_WATCHLIST", "/nonexistent/watch.yaml", "existing file"),
         ("MENTIONFLOW_APP_ID", "my app", "letters, digits"),
+        ("MENTIONFLOW_SESSION_TIMEOUT", "2", ">= 6"),
     ],
 )
 def test_errors_name_the_variable_and_the_expectation(name: str, value: str, expected: str) -> None:
@@ -93,7 +97,9 @@ def test_unreadable_ca_file_is_a_settings_error(tmp_path: Path) -> None:
         {
             "MENTIONFLOW_KAFKA_SECURITY_PROTOCOL": "SSL",
             "MENTIONFLOW_KAFKA_SSL_CAFILE": str(ca),
+            "MENTIONFLOW_SESSION_TIMEOUT": "8",
         }
     )
+    assert settings.session_timeout_s == 8.0
     with pytest.raises(SettingsError, match="KAFKA_SSL_CAFILE"):
         settings.kafka_client_kwargs()
