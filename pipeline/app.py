@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 
+from pipeline.consumer import Consumer
 from pipeline.settings import Settings
 from pipeline.topics import TOPICS
 
@@ -64,7 +65,7 @@ def _credentials(settings: Settings) -> Any:
 
 
 def create_app(settings: Settings) -> faust.App:
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url(),
         broker_credentials=_credentials(settings),
@@ -89,6 +90,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         table_standby_replicas=1,
     )
+    # Records fetched across a rebalance are re-read, never skipped (pipeline/consumer.py).
+    app.transport.Consumer = Consumer  # type: ignore[misc]  # per-app, not the ClassVar
+    return app
 
 
 def create_pipeline(settings: Settings, agents: tuple[str, ...] = AGENT_MODULES) -> Pipeline:

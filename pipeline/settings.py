@@ -86,9 +86,7 @@ class Settings:
             connect_timeout_s=source.number("CONNECT_TIMEOUT", d.connect_timeout_s, minimum=0.5),
             dedupe_hours=source.number("DEDUPE_HOURS", d.dedupe_hours, minimum=0.0),
             # Kafka's group.min.session.timeout.ms is 6 s by default.
-            session_timeout_s=source.number(
-                "SESSION_TIMEOUT", d.session_timeout_s, minimum=6.0
-            ),
+            session_timeout_s=source.number("SESSION_TIMEOUT", d.session_timeout_s, minimum=6.0),
         )
         settings.check()
         return settings
