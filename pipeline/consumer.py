@@ -11,8 +11,9 @@ joining under load lost 63 of 1,947 escalations between ``mentions.escalated`` a
 contact join (``docs/reliability.md``; the same race as robinhood/faust#559).
 
 :class:`Consumer` remembers the generation before the wait; if it changed meanwhile, the
-batch is dropped and every partition is seeked back to its committed offset, so the records
-are read again (at-least-once: a repeat, never a gap).
+records of stream partitions in that batch are dropped and those partitions seeked back to
+their committed offsets, so the records are read again (at-least-once: a repeat, never a
+gap). Changelog records in the batch go on to the table recovery untouched.
 """
 
 from __future__ import annotations
@@ -33,13 +34,26 @@ class Consumer(AIOKafkaConsumer):
     async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109
         generation = self.app.consumer_generation_id
         records, active = await super()._wait_next_records(timeout)
-        if records and self.app.consumer_generation_id != generation:
-            log.info(
-                "Dropping a fetch that spans a rebalance (generation %r -> %r); "
-                "seeking to the committed offsets",
-                generation,
-                self.app.consumer_generation_id,
-            )
-            await self.perform_seek()
-            return {}, active
-        return records, active
+        if not records or self.app.consumer_generation_id == generation:
+            return records, active
+        # Only stream partitions (their offsets are committed); changelog records go on to
+        # the table recovery, which seeks those partitions itself.
+        acking = self.app.topics.acking_topics
+        stale = [tp for tp in records if tp.topic in acking]
+        if not stale:
+            return records, active
+        log.info(
+            "Re-reading %d partitions fetched across a rebalance (generation %r -> %r)",
+            len(stale),
+            generation,
+            self.app.consumer_generation_id,
+        )
+        for tp in stale:
+            await self.seek(tp, await self.committed_offset(tp))
+        return {tp: rs for tp, rs in records.items() if tp.topic not in acking}, active
+
+    async def committed_offset(self, tp: Any) -> int:
+        """The group's committed offset of ``tp`` (0 when none: the earliest record)."""
+        client = self._thread._ensure_consumer()
+        offset = await self._thread.call_thread(client.committed, tp)
+        return int(offset) if offset is not None and offset >= 0 else 0

@@ -1,9 +1,9 @@
-"""pipeline.consumer: a fetch that spans a rebalance is dropped and re-read from the commit."""
+"""pipeline.consumer: stream records fetched across a rebalance are dropped and re-read."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
@@ -13,37 +13,56 @@ from pipeline.consumer import Consumer
 from pipeline.settings import Settings
 
 
+class TP(NamedTuple):
+    topic: str
+    partition: int
+
+
+STREAM, CHANGELOG = TP("raw", 0), TP("app-seen-changelog", 0)
+
+
 def consumer_with(monkeypatch: pytest.MonkeyPatch, generations: list[int]) -> Any:
-    """A Consumer whose fetch returns one record while the generation moves as given."""
+    """A Consumer whose fetch returns one stream and one changelog record while the
+    generation moves as given; committed offset of the stream partition: 5."""
     consumer: Any = Consumer.__new__(Consumer)
-    app = SimpleNamespace(consumer_generation_id=generations[0])
+    app = SimpleNamespace(
+        consumer_generation_id=generations[0], topics=SimpleNamespace(acking_topics={"raw"})
+    )
     consumer.__dict__["app"] = app
-    consumer.seeks = 0
+    consumer.seeks = []
 
     async def fetch(self: Any, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109
         app.consumer_generation_id = generations[1]
-        return {"tp": ["record"]}, {"tp"}
+        return {STREAM: ["r35"], CHANGELOG: ["c7"]}, {STREAM}
 
-    async def perform_seek() -> None:
-        consumer.seeks += 1
+    async def seek(tp: Any, offset: int) -> None:
+        consumer.seeks.append((tp.topic, offset))
+
+    async def committed_offset(tp: Any) -> int:
+        return 5
 
     monkeypatch.setattr(FaustConsumer, "_wait_next_records", fetch)
-    consumer.__dict__["perform_seek"] = perform_seek
+    consumer.__dict__["seek"] = seek
+    consumer.__dict__["committed_offset"] = committed_offset
     return consumer
 
 
 async def test_a_fetch_within_one_generation_is_delivered(monkeypatch: pytest.MonkeyPatch) -> None:
     consumer = consumer_with(monkeypatch, [3, 3])
-    assert await consumer._wait_next_records(1.0) == ({"tp": ["record"]}, {"tp"})
-    assert consumer.seeks == 0
+    assert await consumer._wait_next_records(1.0) == (
+        {STREAM: ["r35"], CHANGELOG: ["c7"]},
+        {STREAM},
+    )
+    assert consumer.seeks == []
 
 
-async def test_a_fetch_across_a_rebalance_is_dropped_and_seeks_to_the_commit(
+async def test_stream_records_fetched_across_a_rebalance_are_dropped_and_reread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     consumer = consumer_with(monkeypatch, [3, 4])
-    assert await consumer._wait_next_records(1.0) == ({}, {"tp"})
-    assert consumer.seeks == 1
+    records, _ = await consumer._wait_next_records(1.0)
+    assert records == {CHANGELOG: ["c7"]}, "changelog records go on to the recovery"
+    assert consumer.seeks == [("raw", 5)], "the stream partition is read again from the commit"
 
 
 def test_the_app_builds_this_consumer() -> None:
