@@ -87,7 +87,9 @@ def _value(rng: random.Random, depth: int = 0) -> Any:
     if choice == 4:
         return ""
     if choice == 5:
-        return rng.choice(["\x00", "a\x00b", "\u200b", "\ufeff", "\u202e", "\U0001d54f", "\r\n\r\n", " "])
+        return rng.choice(
+            ["\x00", "a\x00b", "\u200b", "\ufeff", "\u202e", "\U0001d54f", "\r\n\r\n", " "]
+        )
     if choice == 6:
         return rng.choice(_TIMES)
     if choice == 7:
