@@ -44,6 +44,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"mentionflow forget: {exc}", file=sys.stderr)
+        return 2
+    try:
         report = asyncio.run(
             forget(settings, args.customer, dry_run=args.dry_run, timeout_s=args.timeout)
         )
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except Exception as exc:  # aiokafka errors: no broker, no such topic, ...
         print(
-            f"mentionflow forget: Kafka at {','.join(Settings.from_env().bootstrap_servers)}: "
+            f"mentionflow forget: Kafka at {','.join(settings.bootstrap_servers)}: "
             f"{type(exc).__name__}: {exc}",
             file=sys.stderr,
         )
@@ -113,10 +117,9 @@ async def forget(
             await asyncio.gather(*sent)
         finally:
             await producer.stop()
-    from pipeline.customer import is_hashed
-
     return {
-        "customer_keys": [n.decode() for n in needles if is_hashed(n.decode()) or b":" in n],
+        # The keys as stored (digests when hashing is on); bare addresses left out.
+        "customer_keys": [n.decode() for n in needles if b":" in n],
         "case_ids": sorted(plan.case_ids),
         "mention_ids": len(plan.mention_ids),
         "tombstones": plan.counts(),
