@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
+import urllib.request
 
 import orjson
 import pytest
@@ -108,6 +110,22 @@ def test_garbage_is_dead_lettered_and_good_posts_still_flow(
     assert worker.process is not None
     assert worker.process.poll() is None, "the worker died on hostile input"
     assert "internal_error" not in worker.tail(400)
+
+    # Personal data: the good posts carried addresses (kunde<i>@example.de) and handles
+    # (@fan<i>, user<i>), the garbage annie@example.org: none in metrics or INFO logs.
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics", timeout=10) as r:
+        exposition = r.read().decode()
+    assert "mentionflow_stage_received_total" in exposition
+    personal = re.compile(r"kunde\d+@example\.de|annie@example\.org|@fan\d+|\buser\d+\b")
+    assert personal.findall(exposition) == []
+    info_lines = [
+        line
+        for line in worker.log.read_text(errors="replace").splitlines()
+        if '"level":"DEBUG"' not in line
+    ]
+    assert info_lines
+    leaked = [line[:200] for line in info_lines if personal.search(line)]
+    assert leaked == []
     assert worker.stop() == 0, worker.tail()
 
 
