@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "join": "pipeline.commands.join",
     "sla": "pipeline.commands.sla",
     "connect": "pipeline.commands.connect",
+    "bench": "pipeline.commands.bench",
 }
 
 
