@@ -86,6 +86,7 @@ class Worker:
 
     env: dict[str, str]
     log: Path
+    args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     web_port: int = field(default_factory=free_port)
 
@@ -95,7 +96,7 @@ class Worker:
         Path(self.env["MENTIONFLOW_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.cli", "worker"],
+                [sys.executable, "-m", "pipeline.cli", "worker", *self.args],
                 env=env,
                 cwd=REPO,
                 stdout=out,

@@ -32,8 +32,8 @@ SECTIONS = ("stages", "memory", "ceiling", "pipeline", "latency")
 
 #: (full, quick) defaults
 DEFAULTS: dict[str, tuple[int, int]] = {
-    "posts": (1_000_000, 20_000),
-    "latency_posts": (50_000, 5_000),
+    "posts": (1_000_000, 10_000),
+    "latency_posts": (50_000, 2_500),
     "state_customers": (100_000, 20_000),
     "dedupe_posts": (1_000_000, 200_000),
     "sla_cases": (50_000, 10_000),
@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--quick", action="store_true", help="small sizes: finishes in under 3 minutes"
     )
     parser.add_argument(
-        "--posts", type=int, help="posts in the stream (default 1,000,000; quick 20,000)"
+        "--posts", type=int, help="posts in the stream (default 1,000,000; quick 10,000)"
     )
     parser.add_argument(
         "--latency-rate", type=float, default=5000.0, help="offered load for latency, posts/s"
@@ -53,7 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--latency-posts",
         type=int,
-        help="posts published at that rate (default 50,000; quick 5,000)",
+        help="posts published at that rate (default 50,000; quick 2,500)",
     )
     parser.add_argument(
         "--state-customers",
@@ -231,11 +231,17 @@ def run(args: argparse.Namespace) -> int:
                 latency_stream = None
                 if "latency" not in skip:
                     latency_stream = generate_stream(_pick(args, "latency_posts"), args.seed + 1)
+                # A stuck pipeline must not hang the run: generous, but bounded.
+                timeout_s = max(120.0, posts / 50)
                 counts = worker_counts if "pipeline" not in skip else worker_counts[:1]
                 for n in counts:
                     lat = None
                     if latency_stream is not None and n == counts[0]:
-                        lat = {"stream": latency_stream, "rate": args.latency_rate}
+                        lat = {
+                            "stream": latency_stream,
+                            "rate": args.latency_rate,
+                            "timeout_s": timeout_s,
+                        }
 
                     def one(n: int = n, lat: dict[str, Any] | None = lat) -> dict[str, Any]:
                         from pipeline.bench.pipeline import run_pipeline
@@ -248,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
                                 run_dir=run_dir,
                                 partitions=args.partitions,
                                 latency=lat,
+                                timeout_s=timeout_s,
                             )
                         )
 
