@@ -29,6 +29,7 @@ __all__ = [
     "REPO",
     "Progress",
     "Worker",
+    "cpu_seconds",
     "pipeline_env",
     "publish",
     "rss_bytes",
@@ -63,6 +64,16 @@ def pipeline_env(bootstrap: str, name: str, data_dir: Path, partitions: int = 4)
         "MENTIONFLOW_LOG_LEVEL": "WARNING",
         "MENTIONFLOW_CONNECT_TIMEOUT": "10",
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far, in seconds (Linux ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(pid: int) -> tuple[int, int]:

@@ -18,7 +18,15 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from pipeline.bench.cluster import FLOW_TOPICS, Progress, Worker, pipeline_env, publish, rss_bytes
+from pipeline.bench.cluster import (
+    FLOW_TOPICS,
+    Progress,
+    Worker,
+    cpu_seconds,
+    pipeline_env,
+    publish,
+    rss_bytes,
+)
 from pipeline.bench.stream import BenchStream
 from pipeline.settings import Settings
 
@@ -61,6 +69,7 @@ async def run_pipeline(
             proc.start()
         result["startup_seconds"] = round(await wait_ready(procs), 1)
         idle = [rss_bytes(p.pid)[0] for p in procs]
+        cpu_before = [cpu_seconds(p.pid) for p in procs]
         async with Progress(settings, settings.app_id, FLOW_TOPICS) as progress:
             first, last_ack, _ = await publish(settings, "mentions.raw", stream.records())
             done = await progress.wait_drained(timeout_s, min_end=len(stream))
@@ -71,11 +80,17 @@ async def run_pipeline(
                     f"{timeout_s:.0f} s ({lag} records left):\n{procs[0].tail()}"
                 )
         seconds = done - first
+        cpu = [round(cpu_seconds(p.pid) - c, 2) for p, c in zip(procs, cpu_before, strict=True)]
         result.update(
             publish_seconds=round(last_ack - first, 3),
             seconds=round(seconds, 3),
             per_second=round(len(stream) / seconds, 1) if seconds > 0 else 0.0,
             per_worker_per_second=round(len(stream) / seconds / workers, 1) if seconds > 0 else 0.0,
+            # On a shared machine a worker gets what the scheduler gives it: posts per CPU
+            # second of the workers is the figure that does not depend on the neighbours.
+            worker_cpu_seconds=cpu,
+            per_worker_cpu_second=round(len(stream) / sum(cpu), 1) if sum(cpu) > 0 else None,
+            worker_cpu_share=round(sum(cpu) / seconds / workers, 3) if seconds > 0 else None,
         )
         if latency is not None:
             from pipeline.bench.latency import measure_latency

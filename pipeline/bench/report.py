@@ -144,7 +144,9 @@ def format_table(result: dict[str, Any]) -> str:
         text = _error_or(
             run,
             f"{_num(run.get('per_second'), 'posts/s')} "
-            f"({_num(run.get('per_worker_per_second'))} per worker, {_num(run.get('seconds'))} s)",
+            f"({_num(run.get('per_worker_per_second'))} per worker, {_num(run.get('seconds'))} s; "
+            f"{_num(run.get('per_worker_cpu_second'))} per worker CPU-second, "
+            f"workers got {_num(run.get('worker_cpu_share'))} of a core each)",
         )
         rows.append((f"pipeline, {n} worker{'s' if n != '1' else ''}", text))
     if rows:
