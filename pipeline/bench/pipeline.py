@@ -9,7 +9,8 @@ last stage (the SLA clock reading ``cases``) has consumed everything the stream 
 Offsets are committed every second, so the figure is up to ~1 s pessimistic.
 
 With ``latency`` given, the same workers then take a second, paced stream
-(:func:`pipeline.bench.latency.measure_latency`) once the first is consumed.
+(:func:`pipeline.bench.latency.measure_latency`) once the first is consumed; with
+``light_latency`` also a third at half the throughput just measured (a load they sustain).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ async def run_pipeline(
     partitions: int = 4,
     timeout_s: float = 3600.0,
     latency: dict[str, Any] | None = None,
+    light_latency: Any = None,
 ) -> dict[str, Any]:
     """Measure; returns throughput, worker RSS and (with ``latency``) the latency result.
 
@@ -96,6 +98,13 @@ async def run_pipeline(
             from pipeline.bench.latency import measure_latency
 
             result["latency"] = await measure_latency(settings, **latency)
+            if light_latency is not None and result["per_second"] > 0:
+                result["latency_light"] = await measure_latency(
+                    settings,
+                    stream=light_latency,
+                    rate=max(1.0, round(result["per_second"] / 2)),
+                    timeout_s=latency.get("timeout_s", 600.0),
+                )
         result["rss_mb"] = [
             {
                 "idle": round(idle[i] / 2**20, 1),

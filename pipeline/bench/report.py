@@ -164,6 +164,15 @@ def format_table(result: dict[str, Any]) -> str:
                 ("publish -> case", _error_or(latency, _pct(latency.get("case") or {}))),
             ],
         )
+    light = result.get("latency_light")
+    if light:
+        lines += _rows(
+            f"latency at {_num(light.get('target_rate'))} posts/s (half the 1-worker throughput)",
+            [
+                ("publish -> escalation", _error_or(light, _pct(light.get("escalation") or {}))),
+                ("publish -> case", _error_or(light, _pct(light.get("case") or {}))),
+            ],
+        )
     memory = result.get("memory")
     if memory:
         runs = result.get("pipeline") or {}

@@ -228,9 +228,12 @@ def run(args: argparse.Namespace) -> int:
             section("ceiling", ceiling)
             if "pipeline" not in skip or "latency" not in skip:
                 runs: dict[str, Any] = {}
-                latency_stream = None
+                latency_stream = light_stream = None
                 if "latency" not in skip:
                     latency_stream = generate_stream(_pick(args, "latency_posts"), args.seed + 1)
+                    light_stream = generate_stream(
+                        max(200, _pick(args, "latency_posts") // 3), args.seed + 2
+                    )
                 # A stuck pipeline must not hang the run: generous, but bounded.
                 timeout_s = max(120.0, posts / 50)
                 counts = worker_counts if "pipeline" not in skip else worker_counts[:1]
@@ -254,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
                                 run_dir=run_dir,
                                 partitions=args.partitions,
                                 latency=lat,
+                                light_latency=light_stream if lat is not None else None,
                                 timeout_s=timeout_s,
                             )
                         )
@@ -263,6 +267,8 @@ def run(args: argparse.Namespace) -> int:
                     if run is not None:
                         if isinstance(run, dict) and "latency" in run:
                             result["latency"] = {**run.pop("latency"), "workers": n}
+                            if "latency_light" in run:
+                                result["latency_light"] = {**run.pop("latency_light"), "workers": n}
                         elif lat is not None and "error" in run:
                             result["latency"] = {"error": run["error"]}
                         runs[str(n)] = run
