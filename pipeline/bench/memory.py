@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import sys
 import time
 from collections.abc import Sequence
@@ -53,38 +54,27 @@ def measure_state(
     customers (the states are independent per customer, so growth is linear); building a
     million customers in Python objects takes ~10 GB, too much for a shared machine.
     """
-    from pipeline.cases.contact import Contact
-    from pipeline.cases.join import OfflineJoin
-    from pipeline.cases.population import generate
     from pipeline.dedupe import SeenIndex, encode_seen
-    from pipeline.identity.keys import normalize_keys
     from pipeline.sla.clock import apply_case, next_deadline
     from pipeline.sla.policy import PolicySet
     from pipeline.sla.schedule import DeadlineHeap
 
     began = time.perf_counter()
     sample = max(1, min(sample, customers))
-    baseline = _rss()
-    pop = generate(sample, seed=11)
-    join = OfflineJoin()
-    join.keep_events = False
-    for link in pop.identities:
-        join.add_link(link["customer_id"], normalize_keys(link["keys"]), 0.0)
-    for mention in pop.mentions:
-        join.add_contact(Contact.parse(mention))
-    graph = join.graph
-    sections: dict[str, dict[str, Any]] = {}
-    # The templates: serialised once; every copy below is decoded afresh (own objects).
-    templates = {
-        "k": [(k, orjson.dumps(v)) for k, v in graph.keys.items()],
-        "c": [(k, orjson.dumps(v)) for k, v in graph.customers.items()],
-        "b": [(k, orjson.dumps(v)) for k, v in graph.blocks.items()],
-        "t": [(k, orjson.dumps(v)) for k, v in graph.terms.items()],
-        "s": [(k, orjson.dumps(v)) for k, v in join.states.items()],
-    }
-    case_records = [orjson.dumps(c) for c in join.cases.values()]
+    # The sample join runs in a child process: what it allocates (and frees) must not blur
+    # the resident-size growth measured here.
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        templates, case_records = pool.apply(_templates, (sample,))
     cases_per_customer = len(case_records) / sample
-    del pop, join, graph
+    policies = PolicySet()
+    sla_states = [apply_case(None, orjson.loads(c)) for c in case_records]
+    sla_templates = [
+        (s.case_id, orjson.dumps(s.to_dict()), next_deadline(s, policies)) for s in sla_states
+    ]
+    del sla_states
+    sections: dict[str, dict[str, Any]] = {}
+    baseline = _rss()
     before = _rss()
 
     copies = -(-customers // sample)
@@ -108,25 +98,20 @@ def measure_state(
         "bytes_per_customer": round((after - before) / customers),
     }
 
-    policies = PolicySet()
     before = after
     clocks: dict[bytes, bytes] = {}
     heap = DeadlineHeap()
     partition_of: dict[str, int | None] = {}
     n_cases = round(cases_per_customer * customers)
     serialised = 0
-    states = [apply_case(None, orjson.loads(c)) for c in case_records]
-    encoded = [orjson.dumps(s.to_dict()) for s in states]
     for i in range(n_cases):
-        j = i % len(states)
-        case_id = f"{states[j].case_id}#{i // len(states)}"
-        value = bytes(bytearray(encoded[j]))
-        clocks[case_id.encode()] = value
-        serialised += len(case_id) + len(value)
-        deadline = next_deadline(states[j], policies)
-        heap.schedule(case_id, deadline)
-        partition_of[case_id] = i % 4
-    del states, encoded
+        case_id, encoded, deadline = sla_templates[i % len(sla_templates)]
+        copy_id = f"{case_id}#{i // len(sla_templates)}"
+        value = bytes(bytearray(encoded))
+        clocks[copy_id.encode()] = value
+        serialised += len(copy_id) + len(value)
+        heap.schedule(copy_id, deadline)
+        partition_of[copy_id] = i % 4
     after = _rss()
     sections["sla"] = {
         "entries": len(clocks),
@@ -173,6 +158,31 @@ def measure_state(
         ),
         "seconds": round(time.perf_counter() - began, 1),
     }
+
+
+def _templates(sample: int) -> tuple[dict[str, list[tuple[str, bytes]]], list[bytes]]:
+    """Run the real join over a population of ``sample`` customers; its state, serialised."""
+    from pipeline.cases.contact import Contact
+    from pipeline.cases.join import OfflineJoin
+    from pipeline.cases.population import generate
+    from pipeline.identity.keys import normalize_keys
+
+    pop = generate(sample, seed=11)
+    join = OfflineJoin()
+    join.keep_events = False
+    for link in pop.identities:
+        join.add_link(link["customer_id"], normalize_keys(link["keys"]), 0.0)
+    for mention in pop.mentions:
+        join.add_contact(Contact.parse(mention))
+    graph = join.graph
+    templates = {
+        "k": [(k, orjson.dumps(v)) for k, v in graph.keys.items()],
+        "c": [(k, orjson.dumps(v)) for k, v in graph.customers.items()],
+        "b": [(k, orjson.dumps(v)) for k, v in graph.blocks.items()],
+        "t": [(k, orjson.dumps(v)) for k, v in graph.terms.items()],
+        "s": [(k, orjson.dumps(v)) for k, v in join.states.items()],
+    }
+    return templates, [orjson.dumps(c) for c in join.cases.values()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
