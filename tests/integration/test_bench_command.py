@@ -43,7 +43,8 @@ def test_bench_quick_writes_every_section(kafka: LocalKafka, tmp_path: Path) -> 
     assert result["ceiling"]["records"] == 1500
     assert set(result["pipeline"]) == {"1", "2"}
     for run in result["pipeline"].values():
-        assert run["posts"] == 1500 and run["per_second"] > 0
+        assert run["posts"] == 1500
+        assert run["per_second"] > 0
         assert len(run["rss_mb"]) == run["workers"]
     # posts of the latency stream were escalated and joined cases
     assert result["latency"]["escalation"]["count"] > 0

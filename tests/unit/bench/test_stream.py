@@ -44,7 +44,8 @@ def test_same_arguments_same_bytes_and_slices() -> None:
     assert a.values == b.values
     part = a.slice(10, 20)
     assert isinstance(part, BenchStream)
-    assert part.keys == a.keys[10:20] and len(part) == 10
+    assert part.keys == a.keys[10:20]
+    assert len(part) == 10
 
 
 def test_load_or_generate_caches_the_stream(tmp_path: Path) -> None:
@@ -53,4 +54,5 @@ def test_load_or_generate_caches_the_stream(tmp_path: Path) -> None:
     assert len(files) == 1
     assert orjson.loads(files[0].read_bytes())["keys"][0] == first.keys[0].decode()
     again = load_or_generate(200, 3, tmp_path)
-    assert again.values == first.values and again.customers == first.customers
+    assert again.values == first.values
+    assert again.customers == first.customers
