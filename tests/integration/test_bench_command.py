@@ -36,7 +36,8 @@ def test_bench_quick_writes_every_section(kafka: LocalKafka, tmp_path: Path) -> 
     )
     assert code == 0
     result = orjson.loads(output.read_bytes())
-    for section in ("stream", "stages", "memory", "ceiling", "pipeline", "latency", "targets"):
+    sections = ("stream", "stages", "memory", "ceiling", "pipeline", "latency", "latency_light")
+    for section in (*sections, "targets"):
         assert section in result, section
         assert "error" not in result[section], result[section]
     assert result["stream"]["posts"] == 1500
