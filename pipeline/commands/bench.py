@@ -97,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.bench.stream import generate_stream, load_or_generate
 
     # aiokafka warns about every retried send while fresh topics elect leaders: noise here.
+    # The group coordinator of a fresh group is "not available" for a moment: also noise.
     logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     unknown = skip - set(SECTIONS)
     if unknown:
