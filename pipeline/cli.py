@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "sla": "pipeline.commands.sla",
     "connect": "pipeline.commands.connect",
     "forget": "pipeline.commands.forget",
+    "bench": "pipeline.commands.bench",
 }
 
 
