@@ -89,6 +89,10 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         table_standby_replicas=1,
+        # A worker whose first group join raced the creation of Faust's internal topics
+        # (join.resolve, changelogs) is assigned none of their partitions; it rejoins when
+        # its metadata shows them, so refresh every 10 s instead of every 5 minutes.
+        consumer_metadata_max_age_ms=10_000,
     )
     # Records fetched across a rebalance are re-read, never skipped (pipeline/consumer.py).
     app.transport.Consumer = Consumer  # type: ignore[misc]  # per-app, not the ClassVar
