@@ -156,6 +156,7 @@ class Classifier:
         self.matcher = EntityMatcher(watchlist)
         self.threshold = threshold
         self._own = {e.name for e in watchlist.entities if e.kind != "competitor"}
+        self._competitors = {e.name for e in watchlist.entities if e.kind == "competitor"}
         self._brand_handles = {h for hs in watchlist.own_handles().values() for h in hs}
         # relevance heads trained for an entity of this watch list: lang -> (head, entity)
         self._relevance: dict[str, tuple[Head, str]] = {}
@@ -274,9 +275,7 @@ class Classifier:
             if m.entity in entities:
                 reasons.append(f"names '{m.entity}' ({m.alias})")
 
-        competitor = any(
-            self.watchlist.by_name(e) is not None and e not in self._own for e in entities
-        )
+        competitor = any(e in self._competitors for e in entities)
         own_named = any(e in self._own for e in entities) or direct_channel or to_brand
 
         # sentiment (towards the watched entities where a relevance head decides that)
