@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from pipeline.mention import Mention
@@ -60,6 +61,8 @@ _REQUEST_HITS = {
     "question_phrase",
     "reference",
 }
+_REQUEST_HITS_NOT_PHRASE = _REQUEST_HITS - {"question_phrase"}
+_NO_REQUEST_HITS = frozenset(("spam", "no_request"))
 #: Score per rule category (probability-like; the complaint model adds its own).
 _RULE_SCORE = {
     "safety_issue": 0.95,
@@ -240,11 +243,13 @@ class Classifier:
     ) -> Decision:
         hl = "de" if lang[:2] == "de" else "en"
         reasons: list[str] = []
-        addressed = tuple(
-            h.lower().lstrip("@")
-            for h in ([*mention.addressed_to, mention.in_reply_to_user or ""])
-            if h
-        )
+        addressed: tuple[str, ...] = ()
+        if mention.addressed_to or mention.in_reply_to_user:
+            addressed = tuple(
+                h.lower().lstrip("@")
+                for h in ([*mention.addressed_to, mention.in_reply_to_user or ""])
+                if h
+            )
         matches = self.matcher.match(text, addressed)
         entities = [m.entity for m in matches]
 
@@ -261,8 +266,10 @@ class Classifier:
             relevant = bool(entities)
         direct_channel = mention.is_direct or mention.kind in ("direct_message", "email")
         to_brand = bool(
-            mention.reply_to_brand or any(h in self._brand_handles for h in addressed)
-        ) or any(m.alias.startswith("@") and m.entity in self._own for m in matches)
+            mention.reply_to_brand
+            or (addressed and not self._brand_handles.isdisjoint(addressed))
+            or any(m.alias[0] == "@" and m.entity in self._own for m in matches)
+        )
         # @brand or a reply to the brand's own post/tweet; a comment under its page post or
         # a post on its page is addressed by position only (it may talk to other readers)
         explicit = to_brand and mention.kind != "comment" and mention.source != "facebook"
@@ -294,13 +301,13 @@ class Classifier:
         # before the model adds its complaint: what the rules say the author asks for
         rule_evidence = bool(hits & _REQUEST_HITS)
         request = rule_evidence and not (
-            "crowd" in hits and not hits & (_REQUEST_HITS - {"question_phrase"})
+            "crowd" in hits and hits.isdisjoint(_REQUEST_HITS_NOT_PHRASE)
         )
         no_request = (
             not request
             and "?" not in text
             and bool(
-                hits & {"spam", "no_request"}
+                not hits.isdisjoint(_NO_REQUEST_HITS)
                 or ("praise" in hits and p_complaint < STRONG_COMPLAINT)
             )
         )
@@ -326,7 +333,7 @@ class Classifier:
         if complaint:
             reasons.append(f"complaint (p={p_complaint:.2f})")
 
-        rule_score = max((_RULE_SCORE.get(h, 0.0) for h in hits), default=0.0)
+        rule_score = max(map(_RULE_SCORE.get, hits, repeat(0.0)), default=0.0)
         if "question_mark" in hits and rule_score == _RULE_SCORE["question"]:
             rule_score = max(
                 (_RULE_SCORE.get(h, 0.0) for h in hits if h != "question"), default=0.0
