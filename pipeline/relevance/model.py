@@ -227,20 +227,23 @@ class BatchScorer:
         self._s1 = [(offsets[i], offsets[i + 1]) for i in range(len(heads))]
         self._two = [len(h.stages) > 1 for h in heads]
         word_index: dict[str, int] = {}
-        char_w: dict[int, list[float]] = {}
-        word_rows: list[tuple[int, int, list[float]]] = []
+        char_index: dict[int, int] = {}
+        # (rows, first column, weights) blocks, assigned with one numpy operation each
+        word_blocks: list[tuple[list[int], int, Any]] = []
+        char_blocks: list[tuple[list[int], int, Any]] = []
         for i, head in enumerate(heads):
             a = self._s1[i][0]
             for s, stage in enumerate(head.stages[:2]):
-                col = a if s == 0 else n1 + a
-                for name, w in stage.weights.items():
-                    if s == 1 and name.startswith("#"):
-                        row_w = char_w.setdefault(char_hash(name[1:]), [0.0] * n1)
-                        for k, v in enumerate(w):
-                            row_w[a + k] += v
-                    else:
-                        row = word_index.setdefault(name, len(word_index) + 1)
-                        word_rows.append((row, col, w))
+                words = [n for n in stage.weights if s == 0 or not n.startswith("#")]
+                if words:
+                    rows = [word_index.setdefault(n, len(word_index) + 1) for n in words]
+                    weights = np.array([stage.weights[n] for n in words], dtype=np.float64)
+                    word_blocks.append((rows, a if s == 0 else n1 + a, weights))
+                chars = [n for n in stage.weights if n.startswith("#")] if s == 1 else []
+                if chars:
+                    rows = [char_index.setdefault(char_hash(n[1:]), len(char_index)) for n in chars]
+                    weights = np.array([stage.weights[n] for n in chars], dtype=np.float64)
+                    char_blocks.append((rows, a, weights))
         self._word_index = word_index
         wt = np.zeros((len(word_index) + 1, 2 * n1))
         for i, head in enumerate(heads):  # row 0: the intercepts, part of every post
@@ -248,15 +251,20 @@ class BatchScorer:
             wt[0, a:b] = head.stages[0].intercept
             if self._two[i]:
                 wt[0, n1 + a : n1 + b] = head.stages[1].intercept
-        for row, col, w in word_rows:
-            wt[row, col : col + len(w)] = w
+        for rows, col, weights in word_blocks:
+            wt[rows, col : col + weights.shape[1]] = weights
         self._word_w = wt
-        keys = sorted(char_w)
-        self._char_keys = np.array(keys, dtype=np.uint64)
+        keys = np.fromiter(char_index, dtype=np.uint64, count=len(char_index))
+        cw = np.zeros((len(char_index), n1))
+        for rows, col, weights in char_blocks:
+            # np.add.at: two n-grams with one 48-bit hash (vanishingly rare) add up
+            np.add.at(
+                cw, (np.array(rows)[:, None], np.arange(col, col + weights.shape[1])), weights
+            )
+        order = np.argsort(keys)
+        self._char_keys = keys[order]
         # column-major: one contiguous gather per stage-2 column
-        self._char_w = (
-            np.array([char_w[k] for k in keys], dtype=np.float64).reshape(len(keys), n1).T.copy()
-        )
+        self._char_w = cw[order].T.copy()
         self._n1 = n1
 
     def predict(self, feats: list[set[str]], texts: list[str]) -> list[list[tuple[str, float]]]:
