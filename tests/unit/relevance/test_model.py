@@ -6,8 +6,10 @@ import orjson
 import pytest
 
 from pipeline.commands import train
+from pipeline.relevance import model as model_module
+from pipeline.relevance.decision import Classifier
 from pipeline.relevance.features import char_features, features, tokens
-from pipeline.relevance.model import BatchScorer, load_model
+from pipeline.relevance.model import BatchScorer, Model, load_model
 from pipeline.relevance.training import cross_validate, train_model
 
 GOOD = [
@@ -76,11 +78,14 @@ BATCH_TEXTS = [
     "refund refund refund refund",  # repeated n-grams count once
     "a",
     "x" * 300,
+    "lone surrogate \ud800 in text",
 ]
 
 
-@pytest.mark.parametrize("band", [None, (0.0, 1.0)])
-def test_batch_scorer_equals_head_predict(band: tuple[float, float] | None) -> None:
+@pytest.mark.parametrize(("band", "max_batch"), [(None, None), ((0.0, 1.0), None), ((0.0, 1.0), 4)])
+def test_batch_scorer_equals_head_predict(
+    band: tuple[float, float] | None, max_batch: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The numpy batch path gives what the reference per-post cascade gives, whatever the
     batch; ``band`` (0, 1) sends every post through stage 2 (character n-grams)."""
     model = train_model(rows(), entity=None)
@@ -88,6 +93,8 @@ def test_batch_scorer_equals_head_predict(band: tuple[float, float] | None) -> N
     if band is not None:
         for h in heads:
             h.band = band
+    if max_batch is not None:  # character n-grams hashed in chunks of posts
+        monkeypatch.setattr(model_module, "_MAX_BATCH", max_batch)
     scorer = BatchScorer(heads)
     feats = [features(t) for t in BATCH_TEXTS]
     batch = scorer.predict(feats, BATCH_TEXTS)
@@ -141,3 +148,20 @@ def test_train_command_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[st
     train.configure(parser)
     assert train.run(parser.parse_args(["--data", str(data), "--output", str(tmp_path / "m")])) == 2
     assert "bad.jsonl:2" in capsys.readouterr().err
+
+
+def test_classifier_without_heads_for_a_language() -> None:
+    """A model trained on English rows only (or none at all) still decides German posts."""
+    from pipeline.watchlist import parse_watchlist
+    from tests.unit.relevance.conftest import WATCH, make_mention
+
+    watchlist = parse_watchlist(WATCH, "t.yaml")
+    for model in (train_model(rows(), entity=None), Model(heads={})):
+        classifier = Classifier(watchlist, model)
+        out = classifier.decide_batch(
+            [
+                make_mention("Signalstörung bei der Bahn, nichts geht", lang="de", id="a:1"),
+                make_mention("Acme charged me twice, refund me", lang="en", id="a:2"),
+            ]
+        )
+        assert [d.category for d in out] == ["outage_report", "complaint"]
