@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -318,3 +319,96 @@ async def test_timer_alerts_not_repeated_before_their_tick_is_applied(harness: H
         assert state is not None
         assert "sla:c8:first:warning-50" in state.emitted
     assert harness.types() == [("sla.warning", "sla:c8:first:warning-50")]
+
+
+def take_over(svc: SlaService, monkeypatch: pytest.MonkeyPatch, ends: dict[str, int]) -> None:
+    """Make ``svc`` behave as a worker that just gained partition 0 with this backlog."""
+    names = dict(zip(("cases", "responses", "ticks"), svc.gated_topics(), strict=True))
+
+    async def read(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return {(t, p): ends.get(next(k for k, n in names.items() if n == t), 0) for t, p in tps}
+
+    svc.read_end_offsets = read
+    monkeypatch.setattr(svc, "consumer_running", lambda: True)
+    svc.heap.clear()  # only the table survived the take-over
+    svc._actives = None
+
+
+async def settle(svc: SlaService) -> None:
+    while svc._catch_up_tasks:
+        await asyncio.gather(*svc._catch_up_tasks)
+
+
+async def test_take_over_holds_alerts_until_the_waiting_answer_is_applied(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = harness.svc
+    async with (
+        svc.cases_agent.test_context() as cases,
+        svc.responses_agent.test_context() as responses,
+        svc.ticks_agent.test_context() as ticks,
+    ):
+        await cases.put(case("c9", ("m1", T0)), key=b"c9", partition=0)  # offset 0
+        # The answer (at 10:05) is in ``responses`` but the previous owner died before it.
+        take_over(svc, monkeypatch, {"cases": 1, "responses": 1})
+        harness.clock.now = T0 + timedelta(minutes=20)  # warnings and breach overdue
+        assert await svc.tick(actives=frozenset({0})) == 0
+        await settle(svc)
+        assert svc.catch_up.pending(0) == {"responses": (0, 1)}
+        assert await svc.tick(actives=frozenset({0})) == 0  # held, not dropped
+        assert svc.heap.peek() is not None
+        response = {
+            "schema_version": 1,
+            "id": "r9",
+            "case_id": "c9",
+            "responded_at": "2026-11-23T10:05:00Z",
+            "channel": "twitter",
+        }
+        await responses.put(orjson.dumps(response), key=b"c9", partition=0)
+        assert svc.catch_up.ready(0)
+        await harness.advance(T0 + timedelta(minutes=21), ticks)
+    assert harness.types() == [("case.responded", "sla:c9:first:responded")]
+
+
+async def test_take_over_emits_overdue_breach_once_after_catching_up(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = harness.svc
+    async with svc.cases_agent.test_context() as cases, svc.ticks_agent.test_context() as ticks:
+        await cases.put(case("c10", ("m1", T0)), key=b"c10", partition=0)
+        take_over(svc, monkeypatch, {"cases": 1})  # nothing waiting: caught up at once
+        await harness.advance(T0 + timedelta(hours=1), ticks)
+        await settle(svc)
+        await harness.advance(T0 + timedelta(hours=1, seconds=1), ticks)
+        await harness.advance(T0 + timedelta(hours=2), ticks)
+    assert [t for t, _ in harness.types()] == ["sla.warning", "sla.warning", "sla.breach"]
+
+
+async def test_take_over_hold_ends_after_the_limit(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc = harness.svc
+    mono = [0.0]
+    svc.catch_up.monotonic = lambda: mono[0]
+    async with svc.cases_agent.test_context() as cases, svc.ticks_agent.test_context() as ticks:
+        await cases.put(case("c11", ("m1", T0)), key=b"c11", partition=0)
+        take_over(svc, monkeypatch, {"cases": 1, "responses": 5})  # never applied here
+        await harness.advance(T0 + timedelta(minutes=20), ticks)
+        await settle(svc)
+        await harness.advance(T0 + timedelta(minutes=20, seconds=1), ticks)
+        assert harness.alerts == []
+        mono[0] = svc.catch_up.limit_s
+        await harness.advance(T0 + timedelta(minutes=20, seconds=2), ticks)
+    assert [t for t, _ in harness.types()] == ["sla.warning", "sla.warning", "sla.breach"]
+    assert "not caught up" in caplog.text
+
+
+async def test_no_hold_without_a_running_consumer(harness: Harness) -> None:
+    svc = harness.svc
+    async with svc.cases_agent.test_context() as cases:
+        await cases.put(case("c12", ("m1", T0)), key=b"c12", partition=0)
+        svc._actives = None
+        harness.clock.now = T0 + timedelta(hours=1)
+        assert await svc.tick(actives=frozenset({0})) == 1
+    assert svc.catch_up.holds == {}
+    assert not svc._catch_up_tasks
