@@ -80,6 +80,9 @@ CATCH_UP_LIMIT_S = 60.0
 CATCH_UP_RETRY = timedelta(milliseconds=250)
 #: One attempt at reading end offsets (s); failed attempts are retried until the limit.
 OFFSETS_TIMEOUT_S = 10.0
+#: A held partition behind its target that gets no record this long is sought again (s).
+CATCH_UP_STALL_S = 10.0
+CATCH_UP_POLL_S = 1.0
 
 Sender = Callable[[bytes, bytes, int | None], Awaitable[Any]]
 EndOffsets = Callable[[list[tuple[str, int]]], Awaitable[Mapping[tuple[str, int], int]]]
@@ -149,6 +152,7 @@ class SlaService:
         self._marks: dict[str, set[str]] = {}
         self.catch_up = CatchUp(limit_s=CATCH_UP_LIMIT_S)
         self._catch_up_tasks: set[asyncio.Task[None]] = set()
+        self._held: frozenset[int] = frozenset()  # the holds the timer last saw
         client_kwargs = settings.kafka_client_kwargs()
 
         async def read_end_offsets(
@@ -420,6 +424,12 @@ class SlaService:
                 {p: self.catch_up.pending(p) or "end offsets unknown" for p in overdue},
             )
             self.catch_up.release(overdue)
+        held = frozenset(self.catch_up.holds)
+        if held != self._held:
+            caught_up = self._held - held - set(overdue)
+            if caught_up:
+                log.info("sla: partitions %s caught up", sorted(caught_up))
+            self._held = held
         now = self.clock()
         sent = 0
         for case_id in list(self.heap.pop_due(now)):
@@ -464,7 +474,14 @@ class SlaService:
         if self.read_end_offsets is None or not self.consumer_running():
             return
         self.catch_up.begin(gained)
-        tps = [(topic, p) for topic in self.gated_topics() for p in sorted(gained)]
+        # Only what this worker consumes: a topic left out of the assignment (Faust ignores
+        # one missing from its metadata) would otherwise hold the partition to the limit.
+        gated = set(self.gated_topics())
+        tps = sorted(
+            (tp.topic, tp.partition)
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic in gated and tp.partition in gained
+        )
         # The group's committed offsets (next offset to read) count as applied: Faust read
         # them when it sought to them during the assignment.
         consumer = getattr(self.app, "_consumer", None)
@@ -495,7 +512,79 @@ class SlaService:
                 sorted({p for _, p in tps}),
                 {f"{t}[{p}]": e for (t, p), e in sorted(ends.items())},
             )
+            await self.watch_catch_up(tps)
             return
+
+    async def watch_catch_up(self, tps: list[tuple[str, int]]) -> None:
+        """While the hold lasts, re-seek a partition whose backlog the consumer leaves unread.
+
+        A partition behind its target that gets no record for ``CATCH_UP_STALL_S`` is logged
+        with the consumer's view of it and sought once to the offset it needs next (records
+        are applied idempotently, so a repeat is harmless).
+        """
+        loop = asyncio.get_running_loop()
+        last = {tp: self.catch_up.positions.get(tp, 0) for tp in tps}
+        since = dict.fromkeys(tps, loop.time())
+        sought: set[tuple[str, int]] = set()
+        while any(p in self.catch_up.holds for _, p in tps):
+            await asyncio.sleep(CATCH_UP_POLL_S)
+            for tp in tps:
+                topic, partition = tp
+                behind = self.catch_up.pending(partition).get(topic)
+                if behind is None or tp in sought:
+                    continue
+                position, target = behind
+                if position != last[tp]:
+                    last[tp], since[tp] = position, loop.time()
+                elif loop.time() - since[tp] >= CATCH_UP_STALL_S:
+                    sought.add(tp)
+                    log.warning(
+                        "sla: %s[%d] got no record for %.0f s at offset %d of %d (consumer: %s); "
+                        "seeking it there again",
+                        topic,
+                        partition,
+                        CATCH_UP_STALL_S,
+                        position,
+                        target,
+                        self.consumer_view(topic, partition),
+                    )
+                    await self.seek_again(topic, partition, position)
+
+    def consumer_view(self, topic: str, partition: int) -> dict[str, Any]:
+        """What Faust's consumer and its aiokafka client hold for one partition (diagnostics;
+        private attributes, read only, ``None`` where absent)."""
+        consumer = getattr(self.app, "_consumer", None)
+        tp = TP(topic, partition)
+        view: dict[str, Any] = {}
+        try:
+            view["active"] = tp in (getattr(consumer, "_active_partitions", None) or ())
+            view["paused"] = tp in (getattr(consumer, "_paused_partitions", None) or ())
+            view["read_offset"] = (getattr(consumer, "_read_offset", None) or {}).get(tp)
+            client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+            if client is not None:
+                from aiokafka import TopicPartition
+
+                ktp = TopicPartition(topic, partition)
+                view["buffered"] = ktp in client._fetcher._records
+                state = client._subscription.subscription.assignment.state_value(ktp)
+                if state is not None:
+                    view["fetch_position"] = state.position if state.has_valid_position else None
+                    view["fetch_paused"] = state.paused
+        except Exception as exc:  # diagnostics must never break the agent
+            view["error"] = repr(exc)
+        return view
+
+    async def seek_again(self, topic: str, partition: int, offset: int) -> None:
+        """Seek Faust's consumer for one partition to ``offset`` (bounded; errors logged)."""
+        consumer = getattr(self.app, "_consumer", None)
+        if consumer is None:
+            return
+        try:
+            await asyncio.wait_for(
+                consumer.seek_wait({TP(topic, partition): offset}), OFFSETS_TIMEOUT_S
+            )
+        except Exception as exc:  # the hold's time limit still applies
+            log.warning("sla: seeking %s[%d] to %d failed: %r", topic, partition, offset, exc)
 
     async def fire(self, case_id: str, partition: int | None, now: datetime) -> None:
         """Emit what is due for one case now, then have its partition persist the marks.

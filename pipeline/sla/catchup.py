@@ -99,7 +99,13 @@ class CatchUp:
         return False
 
     def overdue(self) -> list[int]:
-        """Held partitions past ``limit_s`` (the caller logs them, then :meth:`release`)."""
+        """Held partitions past ``limit_s`` (the caller logs them, then :meth:`release`).
+
+        Holds already caught up are released first (a partition without due cases is never
+        asked :meth:`ready`).
+        """
+        for partition in list(self.holds):
+            self.ready(partition)
         now = self.monotonic()
         return sorted(p for p, hold in self.holds.items() if now - hold.since >= self.limit_s)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
+from faust.types import TP
 
+import agents.sla as sla_agent
 import schemas
 from agents.sla import SlaService, install
 from pipeline.app import create_pipeline
@@ -114,14 +117,16 @@ class Harness:
 
 
 @pytest.fixture
-def harness() -> Harness:
+async def harness() -> AsyncIterator[Harness]:
     pipeline = create_pipeline(Settings(), agents=())
     pipeline.app.finalize()
     pipeline.app.conf.store = "memory://"
     pipeline.app.flow_control.resume()
     clock = FakeClock(T0)
     svc = install(pipeline, clock=clock, policies=PolicySet())
-    return Harness(svc, clock)
+    yield Harness(svc, clock)
+    for task in list(svc._catch_up_tasks):
+        task.cancel()
 
 
 async def test_warnings_and_breach_each_once(harness: Harness) -> None:
@@ -330,13 +335,19 @@ def take_over(svc: SlaService, monkeypatch: pytest.MonkeyPatch, ends: dict[str, 
 
     svc.read_end_offsets = read
     monkeypatch.setattr(svc, "consumer_running", lambda: True)
+    assigned = {TP(name, 0) for name in names.values()}
+    monkeypatch.setattr(svc.app.assignor, "assigned_actives", lambda: assigned)
     svc.heap.clear()  # only the table survived the take-over
     svc._actives = None
 
 
 async def settle(svc: SlaService) -> None:
-    while svc._catch_up_tasks:
-        await asyncio.gather(*svc._catch_up_tasks)
+    """Let the background catch-up task read the end offsets."""
+    for _ in range(100):
+        if all(hold.targets is not None for hold in svc.catch_up.holds.values()):
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("end offsets never read")
 
 
 async def test_take_over_holds_alerts_until_the_waiting_answer_is_applied(
@@ -412,3 +423,26 @@ async def test_no_hold_without_a_running_consumer(harness: Harness) -> None:
         assert await svc.tick(actives=frozenset({0})) == 1
     assert svc.catch_up.holds == {}
     assert not svc._catch_up_tasks
+
+
+async def test_take_over_seeks_again_a_partition_the_consumer_leaves_unread(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = harness.svc
+    monkeypatch.setattr(sla_agent, "CATCH_UP_STALL_S", 0.0)
+    monkeypatch.setattr(sla_agent, "CATCH_UP_POLL_S", 0.001)
+    sought: list[dict[TP, int]] = []
+    found = asyncio.Event()
+
+    async def seek_wait(partitions: dict[TP, int]) -> None:
+        sought.append(partitions)
+        found.set()
+
+    monkeypatch.setattr(svc.app.consumer, "seek_wait", seek_wait)
+    async with svc.cases_agent.test_context() as cases:
+        await cases.put(case("c13", ("m1", T0)), key=b"c13", partition=0)
+        take_over(svc, monkeypatch, {"cases": 1, "responses": 2})
+        assert await svc.tick(actives=frozenset({0})) == 0
+        await asyncio.wait_for(found.wait(), 5)
+    responses = svc.responses_topic.get_topic_name()
+    assert sought == [{TP(responses, 0): 0}]

@@ -78,3 +78,12 @@ def test_lost_partition_forgets_its_hold_and_regain_holds_again() -> None:
     assert not g.ready(1)
     g.begin([0])
     assert not g.ready(0)
+
+
+def test_caught_up_partition_is_not_reported_overdue() -> None:
+    g, mono = gate(limit_s=1.0)
+    g.begin([0, 1])
+    g.set_targets({("cases", 0): 0, ("cases", 1): 3})
+    mono.now += 5
+    assert g.overdue() == [1]
+    assert list(g.holds) == [1]
