@@ -267,8 +267,9 @@ class SlaService:
                 state.emitted |= {str(i) for i in record.get("emitted") or ()}
             now = self.clock()
             # Held during catch-up: the state is applied and the case scheduled (wake_at), so
-            # the timer re-evaluates it once the partition's backlog is in.
-            held = not self.catch_up.ready(partition)
+            # the timer re-evaluates it once the partition's backlog is in. A partition the
+            # timer has not seen yet (just gained, its hold not begun) is held as well.
+            held = not self.catch_up.ready(partition) or self.unseen(partition)
             alerts = [] if held else collect(state, self.policies, now)
             for alert in alerts:
                 await self.emit(alert)
@@ -458,6 +459,12 @@ class SlaService:
     def applied(self, message: Any) -> None:
         """Note that ``message`` (a Faust message of a gated topic) has been applied."""
         self.catch_up.applied(message.topic, message.partition, message.offset + 1)
+
+    def unseen(self, partition: int | None) -> bool:
+        """A partition the agents consume but the timer has not taken over yet (gate on)."""
+        if partition is None or self.read_end_offsets is None:
+            return False
+        return partition not in (self._actives or frozenset()) and self.consumer_running()
 
     def consumer_running(self) -> bool:
         """True in a worker with a started Kafka consumer (not under ``test_context``)."""

@@ -446,3 +446,19 @@ async def test_take_over_seeks_again_a_partition_the_consumer_leaves_unread(
         await asyncio.wait_for(found.wait(), 5)
     responses = svc.responses_topic.get_topic_name()
     assert sought == [{TP(responses, 0): 0}]
+
+
+async def test_partition_gained_but_not_yet_seen_by_the_timer_holds_its_alerts(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = harness.svc
+    async with svc.cases_agent.test_context() as cases, svc.ticks_agent.test_context() as ticks:
+        take_over(svc, monkeypatch, {"cases": 1})
+        harness.clock.now = T0 + timedelta(minutes=20)
+        # Records flow before the timer notices the new assignment: nothing may go out yet.
+        await cases.put(case("c14", ("m1", T0)), key=b"c14", partition=0)
+        assert harness.alerts == []
+        await harness.advance(T0 + timedelta(minutes=20), ticks)  # timer takes over
+        await settle(svc)
+        await harness.advance(T0 + timedelta(minutes=20, seconds=1), ticks)
+    assert [t for t, _ in harness.types()] == ["sla.warning", "sla.warning", "sla.breach"]
