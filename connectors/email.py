@@ -338,6 +338,15 @@ def _decode(data: bytes, charset: str) -> str:
         return data.decode("latin-1")
 
 
+#: What inbound-mail services post; anything else is answered 415.
+CONTENT_TYPES = (
+    "message/rfc822",
+    "application/json",
+    "multipart/form-data",
+    "application/x-www-form-urlencoded",
+)
+
+
 class EmailWebhookConnector(ReceiverConnector):
     source = "email"
 
@@ -396,9 +405,13 @@ class EmailWebhookConnector(ReceiverConnector):
         return None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.content_length is not None and request.content_length > self.max_body_bytes:
-            return problem(413, f"body exceeds {self.max_body_bytes} bytes")
         ctype = request.content_type
+        if ctype not in CONTENT_TYPES:
+            self.count_error("unsupported_media_type")
+            return problem(415, f"Content-Type {ctype!r} is not one of {', '.join(CONTENT_TYPES)}")
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            self.count_error("too_large")
+            return problem(413, f"body exceeds {self.max_body_bytes} bytes")
         form: dict[str, Any] = {}
         files: list[tuple[str, str, bytes]] = []
         raw_body = b""
@@ -436,7 +449,8 @@ class EmailWebhookConnector(ReceiverConnector):
                 f"inbound mail ({ctype}): {exc}",
                 raw_body or orjson.dumps(form, default=str),
             )
-            await self.submit([], [letter])
+            if not await self.submit([], [letter]):
+                return problem(503, "not stored yet, retry later")
             return problem(400, f"cannot read the message: {str(exc)[:200]}")
         record = self.envelope("email.rfc822", message, message_id(message), {"inbound": ctype})
         return await self.accepted([record], [])
@@ -461,10 +475,15 @@ class EmailWebhookConnector(ReceiverConnector):
                 break
             if not isinstance(part, BodyPartReader):
                 continue  # a nested multipart: no inbound service sends one
-            data = await part.read(decode=True)
-            size += len(data)
-            if size > self.max_body_bytes:
-                return {"_too_large": True}, {}, []
+            # Read in chunks against this receiver's limit: one huge part never gets buffered.
+            chunks: list[bytes] = []
+            while not part.at_eof():
+                chunk = await part.read_chunk(64 * 1024)
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    return {"_too_large": True}, {}, []
+                chunks.append(bytes(chunk))
+            data = part.decode(b"".join(chunks))
             if part.filename:
                 files.append((part.filename, part.headers.get("Content-Type", ""), bytes(data)))
             elif part.name:

@@ -39,7 +39,14 @@ from aiohttp import web
 from connectors.base import Batch, PollingConnector, RawRecord
 from connectors.http import ApiClient, MalformedResponse, TransientHTTPError
 from connectors.retry import PermanentError, RetryAfter, RetryPolicy
-from connectors.server import ReceiverConnector, hmac_sha256_hex, problem, same
+from connectors.server import (
+    ReceiverConnector,
+    encode,
+    hmac_sha256_hex,
+    problem,
+    require_json,
+    same,
+)
 from connectors.webhook import secret_from_env
 from pipeline.deadletter import DeadLetter
 from pipeline.settings import Settings, SettingsError
@@ -324,8 +331,13 @@ class FacebookWebhookConnector(ReceiverConnector):
         return web.Response(text=q.get("hub.challenge", ""), content_type="text/plain")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        wrong_type = require_json(request)
+        if wrong_type is not None:
+            self.count_error("unsupported_media_type")
+            return wrong_type
         body = await self.read_body(request)
         if isinstance(body, web.Response):
+            self.count_error("too_large")
             return body
         signature = request.headers.get("X-Hub-Signature-256", "")
         expected = "sha256=" + hmac.new(self.app_secret, body, hashlib.sha256).hexdigest()
@@ -336,8 +348,15 @@ class FacebookWebhookConnector(ReceiverConnector):
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             letter = self.dead_letter("malformed_body", f"webhook body is not JSON ({exc})", body)
-            await self.submit([], [letter])
+            if not await self.submit([], [letter]):
+                return problem(503, "not stored yet, retry later")
             return problem(400, "body is not JSON")
+        if encode(parsed) is None:
+            # Parsable but too deep to re-encode into envelopes: no real delivery nests so.
+            letter = self.dead_letter("malformed_body", "webhook body is nested too deeply", body)
+            if not await self.submit([], [letter]):
+                return problem(503, "not stored yet, retry later")
+            return problem(400, "body is nested too deeply")
         try:
             records, letters = await self.split(parsed, body)
         except (PermanentError, TransientHTTPError, RetryAfter, MalformedResponse) as exc:
@@ -368,7 +387,7 @@ class FacebookWebhookConnector(ReceiverConnector):
                 )
                 continue
             page_id = str(entry.get("id", ""))
-            for event in entry.get("messaging") or []:
+            for event in self._array(entry, "messaging", letters):
                 message = event.get("message") if isinstance(event, dict) else None
                 if not isinstance(message, dict):
                     self.ignored += 1  # deliveries, reads, postbacks: not mentions
@@ -382,13 +401,23 @@ class FacebookWebhookConnector(ReceiverConnector):
                 records.append(
                     self.envelope("facebook.messenger", event, mid, {"page_id": page_id})
                 )
-            for change in entry.get("changes") or []:
+            for change in self._array(entry, "changes", letters):
                 record = self._change(change, page_id)
                 if isinstance(record, DeadLetter):
                     letters.append(record)
                 elif record is not None:
                     records.append(record)
         return records, letters
+
+    def _array(self, entry: dict[str, Any], key: str, letters: list[DeadLetter]) -> list[Any]:
+        """``entry[key]`` when it is an array (absent: empty); anything else is dead-lettered."""
+        value = entry.get(key)
+        if value is None or isinstance(value, list):
+            return value or []
+        letters.append(
+            self.dead_letter("invalid_item", f"entry.{key} is not an array", encode(entry) or b"{}")
+        )
+        return []
 
     async def _instagram(self, entries: list[Any]) -> tuple[list[RawRecord], list[DeadLetter]]:
         """Instagram ``comments`` changes as ``instagram.comment`` (the polling payload shape;
@@ -405,7 +434,7 @@ class FacebookWebhookConnector(ReceiverConnector):
                 )
                 continue
             account = str(entry.get("id", ""))
-            for change in entry.get("changes") or []:
+            for change in self._array(entry, "changes", letters):
                 value = change.get("value") if isinstance(change, dict) else None
                 if (
                     isinstance(change, dict)

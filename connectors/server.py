@@ -8,25 +8,40 @@ batch is not durable within ``ack_timeout_s`` the answer is 503 (the sender retr
 normaliser's dedupe absorbs a double).
 
 :class:`WebhookServer` is one aiohttp application serving every receiver's routes plus
-``GET /healthz``. Bodies above ``max_body_bytes`` are refused with 413 before they are read.
+``GET /healthz``. Bodies above ``max_body_bytes`` are refused with 413: at once when the
+declared ``Content-Length`` is too large, else as soon as the bytes read pass the limit
+(a chunked upload is never buffered beyond it). Error answers are JSON
+``{"error", "code", "status"}`` (:func:`problem`); a handler that raises (a bug) answers as
+if the request had been dead-lettered, and it has been (:meth:`ReceiverConnector.guard`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from connectors.base import Batch, Connector, RawRecord
 from pipeline.deadletter import DeadLetter
 from pipeline.settings import Settings
 
-__all__ = ["ReceiverConnector", "Route", "WebhookServer", "hmac_sha256_hex", "same"]
+__all__ = [
+    "ReceiverConnector",
+    "Route",
+    "WebhookServer",
+    "encode",
+    "hmac_sha256_hex",
+    "problem",
+    "require_json",
+    "same",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +67,48 @@ def same(a: str | bytes, b: str | bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def problem(status: int, detail: str) -> web.Response:
-    """A small JSON error body that says what is wrong (never echoes secrets)."""
-    return web.json_response({"error": detail, "status": status}, status=status)
+#: Machine codes of the error answers (``code`` in the JSON body), by status.
+CODES = {
+    400: "malformed",
+    401: "unauthorized",
+    403: "forbidden",
+    413: "too_large",
+    415: "unsupported_media_type",
+    503: "unavailable",
+}
+#: Content types a JSON receiver accepts; a request without Content-Type is read as JSON.
+JSON_TYPES = ("application/json", "text/json")
+#: The body :meth:`ReceiverConnector.read_body` read in this request's task, for the safety
+#: net (:meth:`ReceiverConnector.guard` runs the handler in the same task and context).
+_BODY: contextvars.ContextVar[bytes] = contextvars.ContextVar("mentionflow_body", default=b"")
+
+
+def problem(status: int, detail: str, code: str | None = None) -> web.Response:
+    """A small JSON error body ``{"error": prose, "code": machine code, "status": n}``
+    that says what is wrong (never echoes secrets or the body)."""
+    return web.json_response(
+        {"error": detail, "code": code or CODES.get(status, "error"), "status": status},
+        status=status,
+    )
+
+
+def require_json(request: web.Request) -> web.Response | None:
+    """None when the request declares a JSON body (or no type at all), else a 415."""
+    if "Content-Type" not in request.headers:
+        return None
+    ctype = request.content_type
+    if ctype in JSON_TYPES or (ctype.startswith("application/") and ctype.endswith("+json")):
+        return None
+    return problem(415, f"Content-Type {ctype!r} is not application/json")
+
+
+def encode(value: Any) -> bytes | None:
+    """``value`` as JSON bytes, or None when it cannot be re-encoded (orjson refuses more
+    than 254 levels of nesting; it parses up to 1024)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return None
 
 
 class ReceiverConnector(Connector):
@@ -97,7 +151,34 @@ class ReceiverConnector(Connector):
             if size > self.max_body_bytes:
                 return problem(413, f"body exceeds {self.max_body_bytes} bytes")
             chunks.append(chunk)
-        return b"".join(chunks)
+        body = b"".join(chunks)
+        _BODY.set(body)
+        return body
+
+    def guard(self, handler: Handler) -> Handler:
+        """``handler`` behind a safety net: an exception escaping it (a bug) is logged, the
+        body read so far is dead-lettered (``internal_error``, so a fixed receiver can
+        replay it) and the sender gets the answer of a dead-lettered request (202, or 503
+        when even the dead letter cannot be stored), never a bare 500."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            _BODY.set(b"")
+            try:
+                return await handler(request)
+            except web.HTTPException:
+                raise
+            except Exception as exc:
+                log.exception("%s: request handler failed", self.name)
+                self.count_error("internal")
+                body = _BODY.get()
+                letter = self.dead_letter(
+                    "internal_error",
+                    f"{request.method} {request.path}: {type(exc).__name__}: {str(exc)[:300]}",
+                    body,
+                )
+                return await self.accepted([], [letter])
+
+        return guarded
 
     async def submit(
         self, records: list[RawRecord], dead_letters: list[DeadLetter] | None = None
@@ -183,7 +264,7 @@ class WebhookServer:
         self.app.router.add_get("/healthz", self._health)
         for receiver in receivers:
             for method, path, handler in receiver.routes():
-                self.app.router.add_route(method, path, handler)
+                self.app.router.add_route(method, path, receiver.guard(handler))
         self._runner: web.AppRunner | None = None
 
     async def _health(self, request: web.Request) -> web.Response:

@@ -10,13 +10,18 @@ The body is one post object, a JSON array of them or ``{"items": [...]}`` in the
 :mod:`pipeline.normalize.webhook` reads (``id``, ``text``, ``created_at``, ``author``, ...).
 Answers: 202 ``{"accepted": n, "dead_lettered": m}`` once stored (an identical signed request
 seen again within the window is answered 200 ``{"duplicate": true}`` without publishing it
-twice; only stored requests are remembered, so a sender's retry after a 503 goes through);
-401 for a missing or wrong
-signature or a timestamp outside ``window_s`` (replays of captured requests); 413 for a
-body above the limit; 400 for a signed body that is not JSON (also dead-lettered with the
-reason: the sender has a bug worth seeing); items without a string ``id`` are
-dead-lettered and the rest accepted. The secret comes from the environment variable named
-in the config (``WEBHOOK_SECRET`` by default); the comparison is constant-time.
+twice; only stored requests are remembered, so a sender's retry after a 503 goes through).
+Errors are JSON ``{"error": prose, "code": machine code, "status": n}``:
+415 ``unsupported_media_type`` for a Content-Type other than JSON (none at all is read as
+JSON); 413 ``too_large`` for a body above ``max_body_bytes`` (refused while reading);
+401 ``unauthorized`` for a missing or wrong signature; 400 ``stale_timestamp`` for a
+correctly signed request whose timestamp is outside ``window_s`` (a replay of a captured
+request, or a sender clock that is off: re-sign and send again); 400 ``malformed`` for a
+signed body that is not JSON or not an object/array (also dead-lettered with the reason:
+the sender has a bug worth seeing). Items without a string ``id`` (or nested too deeply to
+re-encode) are dead-lettered and the rest accepted. The secret comes from the environment
+variable named in the config (``WEBHOOK_SECRET`` by default, one per receiver instance, so
+each source has its own); the comparison is constant-time (``hmac.compare_digest``).
 """
 
 from __future__ import annotations
@@ -31,7 +36,14 @@ import orjson
 from aiohttp import web
 
 from connectors.base import RawRecord
-from connectors.server import ReceiverConnector, hmac_sha256_hex, problem, same
+from connectors.server import (
+    ReceiverConnector,
+    encode,
+    hmac_sha256_hex,
+    problem,
+    require_json,
+    same,
+)
 from pipeline.deadletter import DeadLetter
 from pipeline.mention import SOURCES
 from pipeline.settings import Settings, SettingsError
@@ -78,37 +90,49 @@ class WebhookConnector(ReceiverConnector):
         # Signatures of stored requests -> when they leave the window (bounded by the window).
         self._stored: OrderedDict[str, float] = OrderedDict()
 
-    def verify(self, request: web.Request, body: bytes) -> str | None:
-        """None when the request is authentic and fresh, else why not."""
-        stamp = request.headers.get(TIMESTAMP_HEADER, "")
-        signature = request.headers.get(SIGNATURE_HEADER, "")
+    def verify(self, request: web.Request, body: bytes) -> web.Response | None:
+        """None when the request is authentic and fresh, else the 4xx answer saying why.
+
+        401: a header is missing or the signature does not match; 400 ``stale_timestamp``:
+        the signed time is outside ``window_s`` (a replay, or the sender's clock is off).
+        The signature is checked first, so only the secret's holder learns about clocks.
+        """
+        stamp = request.headers.get(TIMESTAMP_HEADER, "").strip()
+        signature = request.headers.get(SIGNATURE_HEADER, "").strip()
         if not stamp or not signature:
-            return f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header"
-        try:
-            sent = int(stamp)
-        except ValueError:
-            return f"{TIMESTAMP_HEADER} must be Unix seconds"
-        if abs(self.clock() - sent) > self.window_s:
-            return f"timestamp outside the {self.window_s:.0f} s window (clock skew or replay)"
-        expected = "sha256=" + hmac_sha256_hex(self.secret, f"{sent}.".encode() + body)
-        if not same(expected, signature.strip()):
-            return "signature does not match"
+            return problem(401, f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header")
+        if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
+            return problem(401, f"{TIMESTAMP_HEADER} must be Unix seconds")
+        expected = "sha256=" + hmac_sha256_hex(self.secret, stamp.encode() + b"." + body)
+        if not same(expected, signature):
+            return problem(401, "signature does not match")
+        if abs(self.clock() - int(stamp)) > self.window_s:
+            return problem(
+                400,
+                f"timestamp outside the {self.window_s:.0f} s window (clock skew or replay)",
+                "stale_timestamp",
+            )
         return None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        wrong_type = require_json(request)
+        if wrong_type is not None:
+            self.count_error("unsupported_media_type")
+            return wrong_type
         body = await self.read_body(request)
         if isinstance(body, web.Response):
             self.count_error("too_large")
             return body
-        why = self.verify(request, body)
-        if why is not None:
-            self.count_error("unauthorized")
-            return problem(401, why)
+        refused = self.verify(request, body)
+        if refused is not None:
+            self.count_error("unauthorized" if refused.status == 401 else "stale")
+            return refused
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             letter = self.dead_letter("malformed_body", f"webhook body is not JSON ({exc})", body)
-            await self.submit([], [letter])
+            if not await self.submit([], [letter]):
+                return problem(503, "not stored yet, retry later")
             return problem(400, f"body is not JSON: {exc}")
         items = parsed.get("items") if isinstance(parsed, dict) and "items" in parsed else parsed
         if isinstance(items, dict):
@@ -117,7 +141,8 @@ class WebhookConnector(ReceiverConnector):
             letter = self.dead_letter(
                 "malformed_body", "expected an object or an array of objects", body
             )
-            await self.submit([], [letter])
+            if not await self.submit([], [letter]):
+                return problem(503, "not stored yet, retry later")
             return problem(400, 'expected a JSON object, an array of objects or {"items": [...]}')
         signature = request.headers[SIGNATURE_HEADER].strip()
         now = self.clock()
@@ -128,14 +153,19 @@ class WebhookConnector(ReceiverConnector):
         records: list[RawRecord] = []
         letters: list[DeadLetter] = []
         for i, item in enumerate(items):
+            encoded = encode(item)
+            if encoded is None:
+                # Nested beyond what can be re-encoded: keep the whole body as the evidence.
+                letters.append(
+                    self.dead_letter("invalid_item", f"item {i} is nested too deeply", body)
+                )
+                continue
             native = item.get("id") if isinstance(item, dict) else None
             if isinstance(native, int) and not isinstance(native, bool):
                 native = str(native)
             if not isinstance(native, str) or not native:
                 letters.append(
-                    self.dead_letter(
-                        "invalid_item", f"item {i} has no string 'id'", orjson.dumps(item)
-                    )
+                    self.dead_letter("invalid_item", f"item {i} has no string 'id'", encoded)
                 )
                 continue
             records.append(self.envelope("webhook.post", item, native))

@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "join": "pipeline.commands.join",
     "sla": "pipeline.commands.sla",
     "connect": "pipeline.commands.connect",
+    "forget": "pipeline.commands.forget",
+    "bench": "pipeline.commands.bench",
 }
 
 

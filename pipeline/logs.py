@@ -35,6 +35,20 @@ def redact(text: str) -> str:
     return _HANDLE.sub("<handle>", _EMAIL.sub("<email>", text))
 
 
+def _scrub(value: Any) -> Any:
+    """``value`` with personal data masked in every string inside it (dicts, lists, tuples:
+    an ``extra={"author": {...}}`` must not smuggle an address past :func:`redact`)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_scrub(str(k)): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrub(v) for v in value]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return redact(str(value))
+
+
 @contextlib.contextmanager
 def correlate(**ids: str | None) -> Iterator[None]:
     """Bind correlation ids (``mention_id=..., case_id=...``) to every log line inside."""
@@ -64,9 +78,7 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key in _STANDARD or key.startswith("_"):
                 continue
-            if isinstance(value, str) and scrub:
-                value = redact(value)
-            entry[key] = value
+            entry[key] = _scrub(value) if scrub else value
         if record.exc_info:
             text = self.formatException(record.exc_info)
             entry["exception"] = redact(text) if scrub else text

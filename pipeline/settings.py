@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
+__all__ = ["ENV_PREFIX", "MIN_KEY_SECRET", "Settings", "SettingsError", "customer_key_secret"]
 
 ENV_PREFIX = "MENTIONFLOW_"
 _SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: Shortest accepted pepper for customer-key hashing (characters).
+MIN_KEY_SECRET = 16
 
 
 class SettingsError(ValueError):
@@ -51,6 +53,10 @@ class Settings:
     ssl_keyfile: Path | None = None
     connect_timeout_s: float = 10.0
     dedupe_hours: float = 72.0
+    #: Replace customer and identity keys by keyed HMAC-SHA256 digests in every output topic
+    #: (``MENTIONFLOW_HASH_CUSTOMER_KEYS``), peppered with ``MENTIONFLOW_CUSTOMER_KEY_SECRET``.
+    hash_customer_keys: bool = False
+    customer_key_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +89,8 @@ class Settings:
             ssl_keyfile=source.path("KAFKA_SSL_KEYFILE", must_exist=True),
             connect_timeout_s=source.number("CONNECT_TIMEOUT", d.connect_timeout_s, minimum=0.5),
             dedupe_hours=source.number("DEDUPE_HOURS", d.dedupe_hours, minimum=0.0),
+            hash_customer_keys=source.boolean("HASH_CUSTOMER_KEYS", d.hash_customer_keys),
+            customer_key_secret=source.optional("CUSTOMER_KEY_SECRET"),
         )
         settings.check()
         return settings
@@ -100,6 +108,12 @@ class Settings:
                     f"{ENV_PREFIX}KAFKA_SASL_USERNAME / {ENV_PREFIX}KAFKA_SASL_PASSWORD: "
                     f"both required with security protocol {self.security_protocol}"
                 )
+        if self.hash_customer_keys and len(self.customer_key_secret or "") < MIN_KEY_SECRET:
+            raise SettingsError(
+                f"{ENV_PREFIX}CUSTOMER_KEY_SECRET (environment): expected a secret of at least "
+                f"{MIN_KEY_SECRET} characters with {ENV_PREFIX}HASH_CUSTOMER_KEYS=true "
+                "(the same on every worker: it decides which hashes are one customer)"
+            )
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise SettingsError(
                 f"{ENV_PREFIX}KAFKA_SSL_CERTFILE / {ENV_PREFIX}KAFKA_SSL_KEYFILE: "
@@ -158,6 +172,25 @@ class Settings:
 _DEFAULTS = Settings()
 
 
+def customer_key_secret(env: Mapping[str, str] | None = None) -> bytes | None:
+    """The pepper of customer-key hashing, or None when hashing is off.
+
+    Reads only ``MENTIONFLOW_HASH_CUSTOMER_KEYS`` and ``MENTIONFLOW_CUSTOMER_KEY_SECRET``
+    (so a pure function like :func:`pipeline.customer.customer_key` can ask without
+    validating every other variable); raises :class:`SettingsError` when hashing is on
+    without a secret of :data:`MIN_KEY_SECRET` characters.
+    """
+    source = _Env(os.environ if env is None else env)
+    settings = Settings(
+        hash_customer_keys=source.boolean("HASH_CUSTOMER_KEYS", False),
+        customer_key_secret=source.optional("CUSTOMER_KEY_SECRET"),
+    )
+    settings.check()
+    if not settings.hash_customer_keys or settings.customer_key_secret is None:
+        return None
+    return settings.customer_key_secret.encode("utf-8")
+
+
 class _Env:
     """Typed reads of ``MENTIONFLOW_<NAME>`` with errors that name the variable."""
 
@@ -179,6 +212,17 @@ class _Env:
 
     def optional(self, name: str) -> str | None:
         return self._raw(name)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise self._fail(name, "true or false", value)
 
     def identifier(self, name: str, default: str) -> str:
         value = self.text(name, default)

@@ -26,7 +26,8 @@ def format_ts(value: datetime) -> str:
 def parse_ts(value: str) -> datetime:
     """Parse an ISO-8601 timestamp with an explicit offset or ``Z``; returns UTC.
 
-    Raises ``ValueError`` on garbage or on a timestamp without a zone.
+    Raises ``ValueError`` on garbage, on a timestamp without a zone and on one that has no
+    UTC equivalent (``0001-01-01T00:00:00+14:00``).
     """
     if not isinstance(value, str) or not value:
         raise ValueError(f"timestamp must be a non-empty string, got {value!r}")
@@ -35,7 +36,10 @@ def parse_ts(value: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no time zone")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp {value!r} is out of range in UTC") from None
 
 
 def from_epoch(seconds: float) -> datetime:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from pipeline.customer import normalize_email
+from pipeline.customer import normalize_email, protect_key
 
 __all__ = ["KEY_KINDS", "email_key", "extract_keys", "normalize_keys", "phone_key", "text_keys"]
 
@@ -117,7 +117,8 @@ def extract_keys(
     texts: Iterable[str | None],
     default_country: str = "49",
 ) -> list[str]:
-    """Every identity key of a contact, strongest first, without duplicates."""
+    """Every identity key of a contact, strongest first, without duplicates; hashed when
+    customer-key hashing is on (:func:`pipeline.customer.protect_key`)."""
     keys: list[str] = []
     if email:
         key = email_key(email)
@@ -131,7 +132,7 @@ def extract_keys(
     for text in texts:
         if text:
             keys.extend(text_keys(text, default_country=default_country))
-    return _unique(keys)
+    return _unique([protect_key(k) for k in keys])
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -153,4 +154,4 @@ def normalize_keys(keys: Iterable[str], *, default_country: str = "49") -> list[
             out.append(f"{kind}:{value.upper()}")
         else:
             out.append(f"{kind}:{value}")
-    return _unique(out)
+    return _unique([protect_key(k) for k in out])

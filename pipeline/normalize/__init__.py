@@ -9,6 +9,7 @@ redelivered envelope yields an identical mention.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 Parser = Callable[[RawEnvelope, BrandAccounts], Mention]
+
+#: Longest mention id accepted (``source:native_id``); platform ids are far shorter.
+MAX_ID = 1024
+_ID_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 #: Envelope ``type`` -> (required envelope source or None for any, parser).
 PARSERS: dict[str, tuple[str | None, Parser]] = {
@@ -74,6 +79,7 @@ def normalize(
         )
     try:
         mention = parser(envelope, brand)
+        _check_id(mention.id)
         check_time(mention.created_at, "created_at", now or utc_now())
         mention.text = truncate(mention.text)
         mention.lang = detect_lang(mention.text)
@@ -84,3 +90,11 @@ def normalize(
             "parse_error", f"{envelope.type}: {type(exc).__name__}: {str(exc)[:300]}"
         ) from exc
     return mention
+
+
+def _check_id(value: str) -> None:
+    """Ids become Kafka keys, table keys and ticket references: no control characters."""
+    if len(value) > MAX_ID:
+        raise NormalizeError("invalid_payload", f"id has {len(value)} characters (limit {MAX_ID})")
+    if _ID_CONTROL_RE.search(value):
+        raise NormalizeError("invalid_payload", f"id {value[:80]!r} contains control characters")

@@ -21,6 +21,7 @@ __all__ = [
     "as_list",
     "check_time",
     "clean_text",
+    "count",
     "detect_lang",
     "epoch_ms",
     "opt_id",
@@ -48,6 +49,8 @@ _HANDLE_RE = re.compile(r"[@#]\w+")
 _NOT_LETTER_RE = re.compile(r"[\W\d_]+")
 _SPACES_RE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _INVISIBLE_RE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
+# C0 controls but whitespace (tab, newline, VT, FF: spaces), and DEL: a NUL in a text breaks downstream databases.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _TRAILING_RE = re.compile(r" *\n *")
 _BLANKS_RE = re.compile(r"\n{3,}")
 
@@ -114,6 +117,14 @@ def req_id(obj: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
+def count(value: Any) -> int | None:
+    """A non-negative integer count (followers), else None: booleans are not counts, and
+    a value beyond 64 bits is garbage."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        return None
+    return value
+
+
 def check_time(value: datetime, where: str, now: datetime) -> datetime:
     """Reject times before 1995 or more than a day after ``now`` (garbage, wrong units)."""
     if value < MIN_TIME or value > now + MAX_FUTURE:
@@ -154,7 +165,8 @@ def epoch_ms(obj: dict[str, Any], key: str, where: str) -> datetime:
 
 
 def clean_text(text: str, *, unescape: bool = False) -> str:
-    """NFC, invisible characters dropped, runs of spaces collapsed, at most one blank line.
+    """NFC, invisible and control characters dropped, runs of spaces collapsed, at most one
+    blank line.
 
     Newlines are kept (they separate paragraphs, list items and e-mail lines); ``\\r\\n``
     becomes ``\\n``. ``unescape`` decodes HTML entities (tweets carry ``&amp;``).
@@ -163,6 +175,7 @@ def clean_text(text: str, *, unescape: bool = False) -> str:
         text = html.unescape(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL_RE.sub("", text)
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
         text = _INVISIBLE_RE.sub("", text)

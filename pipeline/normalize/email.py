@@ -13,6 +13,7 @@ Outlook ``-----Original Message-----`` / ``Von:``/``From:`` header blocks) and s
 from __future__ import annotations
 
 import contextlib
+import email.errors
 import hashlib
 import re
 from email import policy
@@ -176,7 +177,9 @@ def _decoded(value: Any) -> str | None:
         return None
     if "=?" in text:
         # A malformed encoded word stays as it was written.
-        with contextlib.suppress(ValueError, LookupError, UnicodeError, AssertionError):
+        with contextlib.suppress(
+            ValueError, LookupError, UnicodeError, AssertionError, email.errors.MessageError
+        ):
             text = str(make_header(decode_header(text)))
     return " ".join(text.split())
 
@@ -229,6 +232,20 @@ def _msgid(value: Any) -> str | None:
 
 
 def parse_email(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
+    """The mention in an ``email.rfc822`` envelope; :class:`NormalizeError` when unusable.
+
+    A MIME tree nested deeper than the interpreter's recursion limit (hostile: no mail
+    client nests hundreds of multiparts) is ``bad_mime``, not a crash.
+    """
+    try:
+        return _parse_email(envelope, brand)
+    except RecursionError:
+        raise NormalizeError("bad_mime", "the MIME structure is nested too deeply") from None
+    except email.errors.MessageError as exc:
+        raise NormalizeError("bad_mime", f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _parse_email(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
     data = envelope.payload_bytes
     if data is None:
         if isinstance(envelope.payload, str):

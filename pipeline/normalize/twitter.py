@@ -23,6 +23,7 @@ from pipeline.normalize.common import (
     as_dict,
     as_list,
     clean_text,
+    count,
     opt_id,
     opt_str,
     parse_time,
@@ -65,7 +66,7 @@ def _author(author_id: str | None, users: dict[str, dict[str, Any]]) -> Author:
         id=author_id,
         handle=opt_str(user, "username", "payload.includes.users[]"),
         name=opt_str(user, "name", "payload.includes.users[]"),
-        followers=followers if isinstance(followers, int) and followers >= 0 else None,
+        followers=count(followers),
         verified=user.get("verified") is True,
     )
 

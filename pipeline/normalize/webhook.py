@@ -25,6 +25,7 @@ from pipeline.normalize.common import (
     as_dict,
     as_list,
     clean_text,
+    count,
     opt_id,
     opt_str,
     parse_time,
@@ -61,9 +62,7 @@ def parse_webhook(envelope: RawEnvelope, brand: BrandAccounts) -> Mention:
         raise NormalizeError("invalid_payload", f"{where}.kind {kind!r} is not one of {KINDS}")
     raw_author = as_dict(post.get("author") or {}, f"{where}.author")
     followers = raw_author.get("followers")
-    if followers is not None and (
-        isinstance(followers, bool) or not isinstance(followers, int) or followers < 0
-    ):
+    if followers is not None and count(followers) is None:
         raise NormalizeError("invalid_payload", f"{where}.author.followers must be an integer >= 0")
     author = Author(
         id=opt_id(raw_author, "id", f"{where}.author"),

@@ -91,19 +91,24 @@ async def test_signed_post_is_stored_before_the_202(
 
 
 @pytest.mark.parametrize(
-    ("headers", "reason"),
+    ("headers", "reason", "status"),
     [
-        ({}, "missing"),
+        ({}, "missing", 401),
         (
             {"X-Mentionflow-Timestamp": "now", "X-Mentionflow-Signature": "sha256=00"},
             "Unix seconds",
+            401,
         ),
-        ("stale", "window"),
-        ("wrong", "does not match"),
+        ("stale", "window", 400),
+        ("wrong", "does not match", 401),
     ],
 )
-async def test_bad_signatures_and_replays_get_401(
-    generic: tuple[str, WebhookConnector], sink: MemorySink, headers: Any, reason: str
+async def test_bad_signatures_get_401_and_stale_timestamps_400(
+    generic: tuple[str, WebhookConnector],
+    sink: MemorySink,
+    headers: Any,
+    reason: str,
+    status: int,
 ) -> None:
     url, _ = generic
     body = orjson.dumps(post())
@@ -113,8 +118,9 @@ async def test_bad_signatures_and_replays_get_401(
         headers = sign(b"another-secret-entirely", body, int(time.time()))
     async with httpx.AsyncClient() as client:
         response = await client.post(f"{url}/webhooks/generic", content=body, headers=headers)
-    assert response.status_code == 401
+    assert response.status_code == status
     assert reason in response.json()["error"]
+    assert response.json()["code"] == ("stale_timestamp" if status == 400 else "unauthorized")
     assert sink.raw == []
 
 

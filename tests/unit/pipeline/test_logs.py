@@ -87,3 +87,16 @@ def test_configure_logging_and_dict_config_use_the_level() -> None:
         assert isinstance(root.handlers[0].formatter, JsonFormatter)
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
+
+
+def test_nested_extra_fields_are_scrubbed(capture: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = capture
+    author = {"email": "jane.doe@example.org", "handles": ["@janedoe", ("@jd2",)], "n": 3}
+    logger.info("contact", extra={"author": author})
+    logger.debug("contact", extra={"author": author})
+    info, debug = stream.getvalue().splitlines()
+    assert "jane.doe@example.org" not in info
+    assert "janedoe" not in info
+    assert "jd2" not in info
+    assert orjson.loads(info)["author"]["n"] == 3
+    assert "jane.doe@example.org" in debug  # DEBUG keeps them, deliberately
