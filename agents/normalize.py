@@ -11,7 +11,9 @@ crash in between re-sends (consumers upsert by key) rather than loses. Ids expir
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
 import faust
 
@@ -26,7 +28,7 @@ from pipeline.normalize import NormalizeError, normalize
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 
-__all__ = ["STAGE", "install", "normalize_record"]
+__all__ = ["STAGE", "Downstream", "attach_downstream", "install", "normalize_record"]
 
 STAGE = "normalize"
 log = logging.getLogger(__name__)
@@ -60,8 +62,29 @@ def brand_accounts(settings: Settings) -> BrandAccounts:
     return BrandAccounts.from_mapping(load_watchlist(settings.watchlist).brand_handles())
 
 
+#: What a fused downstream stage does with each new mention (see :func:`attach_downstream`).
+Downstream = Callable[[Mention], Awaitable[None]]
+_downstream: WeakKeyDictionary[faust.App, list[Downstream]] = WeakKeyDictionary()
+
+
+def attach_downstream(pipeline: Pipeline, handler: Downstream) -> bool:
+    """Run ``handler`` inside the normaliser's agent on every new (not duplicate) mention.
+
+    It is awaited after the mention is sent to ``mentions.normalized`` and before its id is
+    marked seen, so a crash in between re-runs both (at-least-once, like two agents).
+    Returns False when ``pipeline`` has no normaliser (install ``agents.normalize`` first).
+    """
+    handlers = _downstream.get(pipeline.app)
+    if handlers is None:
+        return False
+    handlers.append(handler)
+    return True
+
+
 def install(pipeline: Pipeline) -> None:
     app, settings = pipeline.app, pipeline.settings
+    downstream: list[Downstream] = []
+    _downstream[app] = downstream
     raw = pipeline.topic("mentions.raw")
     normalized = pipeline.topic("mentions.normalized")
     deadletter = pipeline.topic("mentions.deadletter")
@@ -114,6 +137,8 @@ def install(pipeline: Pipeline) -> None:
                 metrics.dropped.labels(STAGE, "duplicate").inc()
                 continue
             await normalized.send(key=mention_key, value=result.to_json())
+            for handler in downstream:
+                await handler(result)
             seen[mention_key] = encode_seen(now.timestamp(), message.partition)
             index.add(message.partition, mention_key, now.timestamp())
             metrics.passed.labels(STAGE).inc()
