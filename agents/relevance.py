@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,30 +63,51 @@ class RelevanceStage:
         self.metrics = metrics
 
     def handle(self, key: bytes | None, value: bytes, now: datetime | None = None) -> Outcome:
-        """One ``mentions.normalized`` record (bytes); invalid JSON is a dead letter."""
+        return self.handle_batch([(key, value)], now)[0]
+
+    def handle_batch(
+        self, records: Sequence[tuple[bytes | None, bytes]], now: datetime | None = None
+    ) -> list[Outcome]:
+        """One :class:`Outcome` per ``(key, value)`` record, in order. The mentions are
+        classified together (:meth:`Classifier.decide_batch`, ~2x the throughput of one at
+        a time) at the budget's threshold when the batch starts; each decision is then
+        observed by the budget in order."""
         stage = self.metrics.pipeline.stage
-        stage.received.labels(STAGE).inc()
-        try:
-            mention = Mention.from_json(value)
-        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
-            stage.dead_lettered.labels(STAGE, "invalid_mention").inc()
-            return Outcome(
-                deadletter=DeadLetter.of(
+        outcomes: list[Outcome] = []
+        mentions: list[tuple[int, Mention]] = []
+        for key, value in records:
+            stage.received.labels(STAGE).inc()
+            try:
+                mentions.append((len(outcomes), Mention.from_json(value)))
+                outcomes.append(Outcome())
+            except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+                stage.dead_lettered.labels(STAGE, "invalid_mention").inc()
+                dl = DeadLetter.of(
                     STAGE, "invalid_mention", f"{type(exc).__name__}: {exc}", value, key=key
                 )
-            )
-        return self._decide(mention, now)
-
-    def handle_mention(self, mention: Mention, now: datetime | None = None) -> Outcome:
-        """One mention already decoded (the fused normaliser's output): same as :meth:`handle`."""
-        self.metrics.pipeline.stage.received.labels(STAGE).inc()
-        return self._decide(mention, now)
-
-    def _decide(self, mention: Mention, now: datetime | None) -> Outcome:
-        stage = self.metrics.pipeline.stage
-        decision = self.classifier.decide(mention, threshold=self.budget.threshold)
-        self.budget.observe(decision)
+                outcomes.append(Outcome(deadletter=dl))
+        decisions = self.classifier.decide_batch(
+            [m for _, m in mentions], threshold=self.budget.threshold
+        )
         now = now or utc_now()
+        for (i, mention), decision in zip(mentions, decisions, strict=True):
+            outcomes[i] = self._outcome(mention, decision, now)
+        return outcomes
+
+    def handle_mentions(
+        self, mentions: Sequence[Mention], now: datetime | None = None
+    ) -> list[Outcome]:
+        """Mentions already decoded (the fused normaliser's output): as :meth:`handle_batch`."""
+        received = self.metrics.pipeline.stage.received.labels(STAGE)
+        for _ in mentions:
+            received.inc()
+        decisions = self.classifier.decide_batch(list(mentions), threshold=self.budget.threshold)
+        now = now or utc_now()
+        return [self._outcome(m, d, now) for m, d in zip(mentions, decisions, strict=True)]
+
+    def _outcome(self, mention: Mention, decision: Decision, now: datetime) -> Outcome:
+        stage = self.metrics.pipeline.stage
+        self.budget.observe(decision)
         self.metrics.pipeline.escalation(
             mention.source,
             decision.priority,
@@ -166,7 +187,7 @@ def install(pipeline: Pipeline) -> None:
     deadletter = pipeline.topic("mentions.deadletter")
 
     async def after_normalize(mention: Mention) -> None:
-        outcome = stage.handle_mention(mention)
+        (outcome,) = stage.handle_mentions([mention])
         if outcome.escalation is not None:
             key, value = outcome.escalation
             await escalated.send(key=key, value=value)
