@@ -176,7 +176,7 @@ def install(pipeline: Pipeline) -> None:
     """Register the relevance stage on ``pipeline.app`` (concurrency 1: no loss on commit).
 
     With ``MENTIONFLOW_FUSE_RELEVANCE=1`` and the normaliser in the same worker, the stage
-    runs inside the normaliser's agent on each new mention (one Faust hop per post instead
+    runs inside the normaliser's agent on each batch of new mentions (one Faust hop per post instead
     of two, see docs/performance.md) and no agent consumes ``mentions.normalized`` in this
     worker; the normaliser still writes it. Otherwise an agent consumes
     ``mentions.normalized``.
@@ -186,11 +186,11 @@ def install(pipeline: Pipeline) -> None:
     escalated = pipeline.topic("mentions.escalated")
     deadletter = pipeline.topic("mentions.deadletter")
 
-    async def after_normalize(mention: Mention) -> None:
-        (outcome,) = stage.handle_mentions([mention])
-        if outcome.escalation is not None:
-            key, value = outcome.escalation
-            await escalated.send(key=key, value=value)
+    async def after_normalize(mentions: Sequence[Mention]) -> None:
+        for outcome in stage.handle_mentions(mentions):
+            if outcome.escalation is not None:
+                key, value = outcome.escalation
+                await escalated.send(key=key, value=value)
 
     if fuse_from_env():
         from agents.normalize import attach_downstream

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,13 +14,16 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+import agents.relevance
 import schemas
 from agents.normalize import brand_accounts, normalize_record
 from agents.relevance import build_stage, fuse_from_env
 from connectors.replay import record_for_line
 from pipeline.app import create_pipeline
 from pipeline.mention import Mention
+from pipeline.metrics import stage_metrics
 from pipeline.relevance import metrics
+from pipeline.relevance.budget import EscalationBudget
 from pipeline.sample import generate
 from pipeline.settings import Settings, SettingsError
 from pipeline.timeutil import utc_now
@@ -33,6 +38,14 @@ def registry() -> Iterator[CollectorRegistry]:
     metrics.set_registry(reg)
     yield reg
     metrics.set_registry(None)
+
+
+def _received(stage: str) -> float:
+    for metric in stage_metrics().received.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.labels == {"stage": stage}:
+                return sample.value
+    return 0.0
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -69,6 +82,15 @@ async def test_fused_normaliser_writes_what_the_two_stages_write(
     tmp_path: Path, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MENTIONFLOW_FUSE_RELEVANCE", "1")
+    # A fixed threshold: the adaptive budget moves per decision, and the fused stage decides
+    # a batch at once, so only a fixed one gives the same decisions record by record.
+    monkeypatch.setattr(
+        agents.relevance,
+        "EscalationBudget",
+        lambda target_rate: EscalationBudget(
+            target_rate=target_rate, min_threshold=0.5, max_threshold=0.5
+        ),
+    )
     settings = _settings(tmp_path)
     pipeline = create_pipeline(settings, agents=("agents.normalize", "agents.relevance"))
     sent: dict[str, list[tuple[bytes, bytes]]] = {name: [] for name in TOPICS}
@@ -79,14 +101,19 @@ async def test_fused_normaliser_writes_what_the_two_stages_write(
 
         monkeypatch.setattr(pipeline.topic(name), "send", fake_send)
 
+    seen = pipeline.app.tables["normalize-seen"]
+    changelog: list[tuple[int | None, bytes]] = []
+    send_changelog = seen.send_changelog
+
+    def record_changelog(partition: int | None, key: Any, value: Any, **kw: Any) -> Any:
+        changelog.append((partition, key))
+        return send_changelog(partition, key, value, **kw)
+
+    monkeypatch.setattr(seen, "send_changelog", record_changelog)
+
     samples = generate(300, seed=5, end=utc_now() - timedelta(minutes=1), hours=1)
     records = [record_for_line(s.line) for s in samples]
-    async with pipeline.app.agents["normalize"].test_context() as agent:
-        for record in records:
-            await agent.put(record.value, key=record.key)
-        for record in records[:50]:  # redelivered: no second mention, no second escalation
-            await agent.put(record.value, key=record.key)
-
+    partition_of = {r.key: n % 4 for n, r in enumerate(records)}
     # The reference: the two stages one after the other, as two agents run them.
     reference = build_stage(pipeline, metrics.relevance_metrics(CollectorRegistry()))
     brand = brand_accounts(settings)
@@ -101,6 +128,27 @@ async def test_fused_normaliser_writes_what_the_two_stages_write(
         if outcome.escalation is not None:
             key, value = outcome.escalation
             expected_escalated.append((key, orjson.loads(value)))
+
+    before = _received("normalize")
+    async with pipeline.app.agents["normalize"].test_context() as agent:
+        for record in records:
+            await agent.put(record.value, key=record.key, partition=partition_of[record.key])
+        # Redelivered: no second mention, no second escalation.
+        for record in records[:50]:
+            await agent.put(record.value, key=record.key, partition=partition_of[record.key])
+        # The agent works in batches: wait until it has taken every record and sent the
+        # mentions and dedupe marks of all the new ones.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (
+            _received("normalize") - before == len(records) + 50
+            and len(sent["mentions.normalized"]) == len(expected_normalized)
+            and len(changelog) == len(expected_normalized)
+        ):
+            await asyncio.sleep(0.01)
+
+    # Every dedupe mark goes to the changelog partition of its own raw record.
+    assert changelog
+    assert all(partition == partition_of[key] for partition, key in changelog)
 
     assert [k for k, _ in sent["mentions.normalized"]] == expected_normalized
     escalated = [(k, orjson.loads(v)) for k, v in sent["mentions.escalated"]]
