@@ -67,7 +67,7 @@ def test_faust_sensor_from_env() -> None:
         faust_sensor_from_env({"MENTIONFLOW_FAUST_SENSOR": "sometimes"})
 
 
-@pytest.mark.parametrize("value, installed", [("1", True), ("0", False)])
+@pytest.mark.parametrize(("value", "installed"), [("1", True), ("0", False)])
 def test_install_metrics_honours_the_sensor_switch(
     value: str, installed: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
