@@ -24,6 +24,7 @@ from pipeline.settings import Settings, SettingsError
 
 __all__ = [
     "LAG_INTERVAL_S",
+    "faust_sensor_from_env",
     "install_metrics",
     "metrics_port_from_env",
     "render",
@@ -48,10 +49,29 @@ def apply_targets(env: Mapping[str, str], registry: CollectorRegistry | None = N
     pipeline_metrics(registry).set_targets(**targets)
 
 
+def faust_sensor_from_env(env: Mapping[str, str] | None = None) -> bool:
+    """``MENTIONFLOW_FAUST_SENSOR`` (default on): serve Faust's own ``faust_*`` metrics.
+
+    Faust's Prometheus sensor runs on every event and send and costs about 8% of a busy
+    worker's CPU (docs/performance.md). It stays on by default because the Grafana dashboard
+    and the lag runbook use ``faust_*`` series; turn it off (``0``/``false``/``off``) on
+    throughput-bound fleets that only use the ``mentionflow_*`` metrics and consumer lag.
+    """
+    source = os.environ if env is None else env
+    raw = (source.get("MENTIONFLOW_FAUST_SENSOR") or "").strip().lower()
+    if raw in ("", "1", "true", "on", "yes"):
+        return True
+    if raw in ("0", "false", "off", "no"):
+        return False
+    raise SettingsError(
+        f"MENTIONFLOW_FAUST_SENSOR (environment): expected on/off (1/0, true/false), got {raw!r}"
+    )
+
+
 def install_metrics(
     app: faust.App, group: str, settings: Settings, registry: CollectorRegistry | None = None
 ) -> CollectorRegistry:
-    """Faust sensor, consumer-lag collector and the ``/metrics`` page on ``app``.
+    """Faust sensor (unless turned off), consumer-lag collector and ``/metrics`` on ``app``.
 
     Returns the app's own registry (Faust sensor and lag); ``registry`` is the pipeline
     metrics registry (default: the process-wide one).
@@ -62,7 +82,8 @@ def install_metrics(
     pipeline_metrics(shared)
     apply_targets(os.environ, shared)
     own = CollectorRegistry(auto_describe=True)
-    setup_prometheus_sensors(app, pattern="/metrics/faust", registry=own, name_prefix="faust")
+    if faust_sensor_from_env():
+        setup_prometheus_sensors(app, pattern="/metrics/faust", registry=own, name_prefix="faust")
     lag = LagCollector(max_age_s=LAG_INTERVAL_S * 6)
     own.register(lag)
 

@@ -30,6 +30,7 @@ __all__ = [
     "Progress",
     "Worker",
     "cpu_seconds",
+    "flow_topics",
     "pipeline_env",
     "publish",
     "rss_bytes",
@@ -47,6 +48,17 @@ FLOW_TOPICS: tuple[str, ...] = (
     "join.contacts",
     "cases",
 )
+
+
+def flow_topics() -> tuple[str, ...]:
+    """:data:`FLOW_TOPICS` the workers consume: without ``mentions.normalized`` when the
+    relevance stage is fused into the normaliser (``MENTIONFLOW_FUSE_RELEVANCE``)."""
+    from agents.relevance import fuse_from_env
+
+    if fuse_from_env():
+        return tuple(t for t in FLOW_TOPICS if t != "mentions.normalized")
+    return FLOW_TOPICS
+
 
 _runs = itertools.count()
 

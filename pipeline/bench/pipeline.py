@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.bench.cluster import (
-    FLOW_TOPICS,
     Progress,
     Worker,
     cpu_seconds,
+    flow_topics,
     pipeline_env,
     publish,
     rss_bytes,
@@ -72,7 +72,7 @@ async def run_pipeline(
         result["startup_seconds"] = round(await wait_ready(procs), 1)
         idle = [rss_bytes(p.pid)[0] for p in procs]
         cpu_before = [cpu_seconds(p.pid) for p in procs]
-        async with Progress(settings, settings.app_id, FLOW_TOPICS) as progress:
+        async with Progress(settings, settings.app_id, flow_topics()) as progress:
             first, last_ack, _ = await publish(settings, "mentions.raw", stream.records())
             done = await progress.wait_drained(timeout_s, min_end=len(stream))
             if done is None:

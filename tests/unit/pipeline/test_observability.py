@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter
@@ -8,11 +10,13 @@ from prometheus_client import CollectorRegistry, Counter
 from pipeline.metrics import pipeline_metrics
 from pipeline.observability import (
     apply_targets,
+    faust_sensor_from_env,
+    install_metrics,
     metrics_port_from_env,
     render,
     start_metrics_server,
 )
-from pipeline.settings import SettingsError
+from pipeline.settings import Settings, SettingsError
 
 
 def test_metrics_port_from_env() -> None:
@@ -52,3 +56,26 @@ def test_connector_metrics_server_serves_the_registry() -> None:
         server.shutdown()
         server.server_close()
     assert 'mentionflow_connector_published_total{connector="inbox",source="email"} 3.0' in body
+
+
+def test_faust_sensor_from_env() -> None:
+    assert faust_sensor_from_env({}) is True
+    assert faust_sensor_from_env({"MENTIONFLOW_FAUST_SENSOR": "on"}) is True
+    assert faust_sensor_from_env({"MENTIONFLOW_FAUST_SENSOR": " 0 "}) is False
+    assert faust_sensor_from_env({"MENTIONFLOW_FAUST_SENSOR": "False"}) is False
+    with pytest.raises(SettingsError, match="MENTIONFLOW_FAUST_SENSOR"):
+        faust_sensor_from_env({"MENTIONFLOW_FAUST_SENSOR": "sometimes"})
+
+
+@pytest.mark.parametrize(("value", "installed"), [("1", True), ("0", False)])
+def test_install_metrics_honours_the_sensor_switch(
+    value: str, installed: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import faust
+    from faust.sensors.prometheus import PrometheusMonitor
+
+    monkeypatch.setenv("MENTIONFLOW_FAUST_SENSOR", value)
+    settings = dataclasses.replace(Settings(), data_dir=tmp_path)
+    app = faust.App(f"sensor-{value}", store="memory://", datadir=str(tmp_path))
+    install_metrics(app, "group", settings, registry=CollectorRegistry())
+    assert isinstance(app.monitor, PrometheusMonitor) is installed
