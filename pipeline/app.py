@@ -17,7 +17,14 @@ import faust
 from pipeline.settings import Settings
 from pipeline.topics import TOPICS
 
-__all__ = ["AGENT_MODULES", "Pipeline", "create_pipeline"]
+__all__ = [
+    "AGENT_MODULES",
+    "ROCKSDB_OPTIONS",
+    "Pipeline",
+    "configure_table_stores",
+    "create_pipeline",
+    "faust_store_url",
+]
 
 #: Stages in flow order; each module has ``install(pipeline: Pipeline) -> None``.
 AGENT_MODULES: tuple[str, ...] = (
@@ -27,6 +34,48 @@ AGENT_MODULES: tuple[str, ...] = (
     "agents.sla",
     "agents.feedback",
 )
+
+
+#: RocksDB settings of every table partition (one database each). Faust's defaults (a 2 GB
+#: block cache and 3 x 64 MB memtables *per partition database*) would let a worker with
+#: ~30 table partitions grow to gigabytes; these bound each database to about
+#: 8 MB of cache + 2 x 8 MB of memtables, and RocksDB keeps the rest on disk.
+ROCKSDB_OPTIONS: dict[str, int] = {
+    "block_cache_size": 8 * 2**20,
+    "write_buffer_size": 8 * 2**20,
+    "max_write_buffer_number": 2,
+    "target_file_size_base": 32 * 2**20,
+    "max_open_files": 256,
+}
+
+
+def faust_store_url(store: str) -> str:
+    """The Faust store URL for ``MENTIONFLOW_STORE``.
+
+    Faust registers RocksDB as ``rocksdb://`` only (``rocksdict://`` would resolve to the
+    ``rocksdict`` module itself, not a store class); both URLs select Faust's RocksDB store,
+    and :func:`configure_table_stores` picks the binding.
+    """
+    if store.startswith("rocksdict://"):
+        return "rocksdb://" + store[len("rocksdict://") :]
+    return store
+
+
+def configure_table_stores(app: faust.App, settings: Settings) -> None:
+    """Give every declared table the bounded RocksDB options (no-op for ``memory://``).
+
+    Called once all agents have declared their tables and before the worker starts (a
+    table opens its store lazily). ``rocksdict://`` forces the ``rocksdict`` binding;
+    ``rocksdb://`` lets Faust choose (rocksdict when installed, else python-rocksdb).
+    """
+    if settings.store.startswith("memory://"):
+        return
+    for table in app.tables.values():
+        # Faust pops ``driver``/``read_only`` from this dict: one fresh dict per table.
+        options: dict[str, Any] = {**ROCKSDB_OPTIONS, **(table.options or {})}
+        if settings.store.startswith("rocksdict://"):
+            options["driver"] = "rocksdict"
+        table.options = options
 
 
 @dataclass
@@ -68,7 +117,7 @@ def create_app(settings: Settings) -> faust.App:
         settings.app_id,
         broker=settings.faust_broker_url(),
         broker_credentials=_credentials(settings),
-        store=settings.store,
+        store=faust_store_url(settings.store),
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
@@ -110,6 +159,7 @@ def create_pipeline(settings: Settings, agents: tuple[str, ...] = AGENT_MODULES)
         )
     for module_name in agents:
         importlib.import_module(module_name).install(pipeline)
+    configure_table_stores(app, settings)
     _install_health(app)
     from pipeline.observability import install_metrics
 
