@@ -38,7 +38,7 @@ class Settings:
     partitions: int = 4
     replication: int = 1
     data_dir: Path = Path(".run/worker")
-    store: str = "memory://"
+    store: str = "rocksdict://"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: str = "INFO"
