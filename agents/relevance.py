@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,20 +63,40 @@ class RelevanceStage:
         self.metrics = metrics
 
     def handle(self, key: bytes | None, value: bytes, now: datetime | None = None) -> Outcome:
+        return self.handle_batch([(key, value)], now)[0]
+
+    def handle_batch(
+        self, records: Sequence[tuple[bytes | None, bytes]], now: datetime | None = None
+    ) -> list[Outcome]:
+        """One :class:`Outcome` per ``(key, value)`` record, in order. The mentions are
+        classified together (:meth:`Classifier.decide_batch`, ~2x the throughput of one at
+        a time) at the budget's threshold when the batch starts; each decision is then
+        observed by the budget in order."""
         stage = self.metrics.pipeline.stage
-        stage.received.labels(STAGE).inc()
-        try:
-            mention = Mention.from_json(value)
-        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
-            stage.dead_lettered.labels(STAGE, "invalid_mention").inc()
-            return Outcome(
-                deadletter=DeadLetter.of(
+        outcomes: list[Outcome] = []
+        mentions: list[tuple[int, Mention]] = []
+        for key, value in records:
+            stage.received.labels(STAGE).inc()
+            try:
+                mentions.append((len(outcomes), Mention.from_json(value)))
+                outcomes.append(Outcome())
+            except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+                stage.dead_lettered.labels(STAGE, "invalid_mention").inc()
+                dl = DeadLetter.of(
                     STAGE, "invalid_mention", f"{type(exc).__name__}: {exc}", value, key=key
                 )
-            )
-        decision = self.classifier.decide(mention, threshold=self.budget.threshold)
-        self.budget.observe(decision)
+                outcomes.append(Outcome(deadletter=dl))
+        decisions = self.classifier.decide_batch(
+            [m for _, m in mentions], threshold=self.budget.threshold
+        )
         now = now or utc_now()
+        for (i, mention), decision in zip(mentions, decisions, strict=True):
+            outcomes[i] = self._outcome(mention, decision, now)
+        return outcomes
+
+    def _outcome(self, mention: Mention, decision: Decision, now: datetime) -> Outcome:
+        stage = self.metrics.pipeline.stage
+        self.budget.observe(decision)
         self.metrics.pipeline.escalation(
             mention.source,
             decision.priority,

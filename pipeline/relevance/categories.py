@@ -347,14 +347,101 @@ URGENT = _rx(
 )
 
 
-_ALL = re.compile(
-    r"(?<![^\W_])(?:"
-    + "|".join(
-        f"(?P<{name}>{alts})"
-        for name, alts in [*RULES.items(), *MARKERS.items(), ("urgent", URGENT)]
-    )
-    + ")"
-)
+_META = frozenset("\\()[]{}.*+?|^$")
+
+
+def _split(alternatives: str) -> list[str]:
+    """Split a regex on its top-level ``|``."""
+    out: list[str] = []
+    depth, start, i = 0, 0, 0
+    while i < len(alternatives):
+        ch = alternatives[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(alternatives[start:i])
+            start = i + 1
+        i += 1
+    out.append(alternatives[start:])
+    return out
+
+
+def _expand(alt: str) -> list[tuple[str, bool]]:
+    """``alt`` as alternatives that each start with literal characters: a leading
+    ``(?:a|b)rest`` becomes ``arest``, ``brest`` (same order, same matches); a leading
+    ``\\b`` is returned as a flag."""
+    if alt.startswith(r"\b"):
+        return [(a, True) for a, _ in _expand(alt[2:])]
+    if alt.startswith("(?:"):
+        depth, end = 0, 0
+        while True:
+            depth += (alt[end] == "(") - (alt[end] == ")")
+            if depth == 0:
+                break
+            end += 1
+        inner, rest = alt[3:end], alt[end + 1 :]
+        if rest[:1] not in ("?", "*", "+", "{") and "(" not in inner:
+            return [x for a in _split(inner) for x in _expand(a + rest)]
+    return [(alt, False)]
+
+
+def _literal_prefix(alt: str) -> str:
+    i = 0
+    while i < len(alt) and alt[i] not in _META:
+        i += 1
+    if i < len(alt) and alt[i] in "?*{":  # the last literal is quantified
+        i -= 1
+    return alt[: max(i, 0)]
+
+
+def _compile_trie(groups: list[tuple[str, str]]) -> tuple[re.Pattern[str], list[str]]:
+    """One regex for all lexicons, as a two-level trie on the first two (literal) letters.
+
+    Python's ``re`` tries alternatives one after another at every word start; grouped by
+    their first two letters it tries a handful instead of ~300 (3x faster). Alternatives
+    with the same two letters keep their order, and alternatives with different ones
+    cannot match at the same place: the hits are those of the plain alternation
+    ``(?P<category>alt|...)|...`` (``tests/unit/relevance/test_categories.py`` checks).
+    Returns the pattern and, per capturing group, its category.
+    """
+    tree: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    fallback: list[tuple[str, str]] = []
+    for name, alternatives in groups:
+        for alt in _split(alternatives):
+            for body, boundary in _expand(alt):
+                if len(_literal_prefix(body)) < 2:
+                    fallback.append((name, (r"\b" if boundary else "") + body))
+                    continue
+                # \b before the first letter: no word character (not even "_") before it
+                rest = (r"(?<!\w..)" if boundary else "") + body[2:]
+                tree.setdefault(body[0], {}).setdefault(body[1], []).append((name, rest))
+    names: list[str] = []
+    firsts: list[str] = []
+    for c1, sub in tree.items():
+        seconds: list[str] = []
+        for c2, items in sub.items():
+            bodies: list[str] = []
+            for name, rest in items:
+                names.append(name)
+                bodies.append(f"({rest})")
+            seconds.append(re.escape(c2) + "(?:" + "|".join(bodies) + ")")
+        firsts.append(re.escape(c1) + "(?:" + "|".join(seconds) + ")")
+    for name, body in fallback:  # none in the shipped lexicons
+        names.append(name)
+        firsts.append(f"({body})")
+    pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(firsts) + ")")
+    if pattern.groups != len(names):
+        raise ValueError("rule lexicons must not contain capturing groups")
+    return pattern, names
+
+
+_LEXICONS = [*RULES.items(), *MARKERS.items(), ("urgent", URGENT)]
+_ALL, _GROUP_NAMES = _compile_trie(_LEXICONS)
 
 
 def rule_hits(text: str) -> set[str]:
@@ -366,7 +453,8 @@ def rule_hits(text: str) -> set[str]:
     ``"question"``) unless the question is put to the crowd ("anyone else ...?", "wer
     fährt ...?"): such posts compete in the budget, they are not direct questions.
     """
-    hits = {m.lastgroup for m in _ALL.finditer(text.lower()) if m.lastgroup}
+    names = _GROUP_NAMES
+    hits = {names[m.lastindex - 1] for m in _ALL.finditer(text.lower()) if m.lastindex}
     if "rumour" in hits:
         hits.discard("outage_report")
     if "question" in hits:

@@ -16,13 +16,15 @@ crisis and carry ``competitor: true``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from pipeline.mention import Mention
 from pipeline.relevance.categories import rule_hits
 from pipeline.relevance.matcher import EntityMatcher
-from pipeline.relevance.model import Fused, Head, Model
+from pipeline.relevance.model import BatchScorer, Head, Model
 from pipeline.watchlist import WatchList
 
 __all__ = ["Classifier", "Decision", "detect_language"]
@@ -59,6 +61,8 @@ _REQUEST_HITS = {
     "question_phrase",
     "reference",
 }
+_REQUEST_HITS_NOT_PHRASE = _REQUEST_HITS - {"question_phrase"}
+_NO_REQUEST_HITS = frozenset(("spam", "no_request"))
 #: Score per rule category (probability-like; the complaint model adds its own).
 _RULE_SCORE = {
     "safety_issue": 0.95,
@@ -155,6 +159,7 @@ class Classifier:
         self.matcher = EntityMatcher(watchlist)
         self.threshold = threshold
         self._own = {e.name for e in watchlist.entities if e.kind != "competitor"}
+        self._competitors = {e.name for e in watchlist.entities if e.kind == "competitor"}
         self._brand_handles = {h for hs in watchlist.own_handles().values() for h in hs}
         # relevance heads trained for an entity of this watch list: lang -> (head, entity)
         self._relevance: dict[str, tuple[Head, str]] = {}
@@ -163,8 +168,8 @@ class Classifier:
                 entity = head.meta.get("entity")
                 if entity and watchlist.by_name(str(entity)) is not None:
                     self._relevance[name.split("_", 1)[1]] = (head, str(entity))
-        # per language: (complaint, sentiment, relevance) heads fused for one look-up pass
-        self._fused: dict[str, tuple[Fused, list[str]]] = {}
+        # per language: (complaint, sentiment, relevance) heads scored together in batches
+        self._scorers: dict[str, tuple[BatchScorer, list[str]]] = {}
         for hl in ("de", "en"):
             heads: list[Head] = []
             roles: list[str] = []
@@ -176,36 +181,83 @@ class Classifier:
                 if head_or_none is not None:
                     heads.append(head_or_none)
                     roles.append(role)
-            self._fused[hl] = (Fused(heads), roles)
+            self._scorers[hl] = (BatchScorer(heads), roles)
 
     def decide(
         self, mention: Mention, repeat_contacts: int = 0, threshold: float | None = None
     ) -> Decision:
         """Classify one mention. ``repeat_contacts``: earlier contacts of this customer;
-        ``threshold``: the escalation score threshold (default: the classifier's)."""
+        ``threshold``: the escalation score threshold (default: the classifier's).
+
+        Same result as :meth:`decide_batch` on a batch holding this mention; prefer the
+        batch form for throughput (the models are scored with numpy a batch at a time).
+        """
+        return self.decide_batch([mention], [repeat_contacts], threshold)[0]
+
+    def decide_batch(
+        self,
+        mentions: Sequence[Mention],
+        repeat_contacts: Sequence[int] | None = None,
+        threshold: float | None = None,
+    ) -> list[Decision]:
+        """Classify mentions in one go: one :class:`Decision` per mention, in order, each
+        exactly what :meth:`decide` returns for it (a decision never depends on the other
+        mentions of the batch). ``threshold`` applies to the whole batch."""
         cut = self.threshold if threshold is None else threshold
-        text = mention.text if mention.subject is None else f"{mention.subject}\n{mention.text}"
-        lang = mention.lang if mention.lang and mention.lang != "und" else detect_language(text)
-        lang2 = lang[:2]
-        hl = "de" if lang2 == "de" else "en"
+        repeats = list(repeat_contacts) if repeat_contacts is not None else [0] * len(mentions)
+        if len(repeats) != len(mentions):
+            raise ValueError("repeat_contacts must have one entry per mention")
+        texts: list[str] = []
+        langs: list[str] = []
+        feats: list[set[str]] = []
+        groups: dict[str, list[int]] = {"de": [], "en": []}
+        for i, mention in enumerate(mentions):
+            text = mention.text if mention.subject is None else f"{mention.subject}\n{mention.text}"
+            lang = mention.lang if mention.lang and mention.lang != "und" else detect_language(text)
+            texts.append(text)
+            langs.append(lang)
+            feats.append(self.model.text_features(text, _source_group(mention.source)))
+            groups["de" if lang[:2] == "de" else "en"].append(i)
+        preds: list[dict[str, tuple[str, float]]] = [{} for _ in mentions]
+        for hl, idx in groups.items():
+            if not idx:
+                continue
+            scorer, roles = self._scorers[hl]
+            per_head = scorer.predict([feats[i] for i in idx], [texts[i] for i in idx])
+            for role, results in zip(roles, per_head, strict=True):
+                for i, result in zip(idx, results, strict=True):
+                    preds[i][role] = result
+        return [
+            self._decide(m, texts[i], langs[i], preds[i], repeats[i], cut)
+            for i, m in enumerate(mentions)
+        ]
+
+    def _decide(
+        self,
+        mention: Mention,
+        text: str,
+        lang: str,
+        pred: dict[str, tuple[str, float]],
+        repeat_contacts: int,
+        cut: float,
+    ) -> Decision:
+        hl = "de" if lang[:2] == "de" else "en"
         reasons: list[str] = []
-        addressed = tuple(
-            h.lower().lstrip("@")
-            for h in ([*mention.addressed_to, mention.in_reply_to_user or ""])
-            if h
-        )
+        addressed: tuple[str, ...] = ()
+        if mention.addressed_to or mention.in_reply_to_user:
+            addressed = tuple(
+                h.lower().lstrip("@")
+                for h in ([*mention.addressed_to, mention.in_reply_to_user or ""])
+                if h
+            )
         matches = self.matcher.match(text, addressed)
         entities = [m.entity for m in matches]
-        feats = self.model.text_features(text, _source_group(mention.source))
-        fused, roles = self._fused[hl]
-        first = dict(zip(roles, fused.scores(feats), strict=True))
-        heads = dict(zip(roles, fused.heads, strict=True))
 
         relevant = bool(matches)
         rel = self._relevance.get(hl)
         if rel is not None:
-            head, entity = rel
-            _, p_rel = head.predict(feats, text, first["relevance"])
+            entity = rel[1]
+            p_rel = pred["relevance"][1]
             named = entity in entities
             # thresholds tuned by 5-fold CV on GermEval 2017 (docs/relevance.md)
             if named and p_rel < RELEVANCE_DROP_BELOW:
@@ -214,8 +266,10 @@ class Classifier:
             relevant = bool(entities)
         direct_channel = mention.is_direct or mention.kind in ("direct_message", "email")
         to_brand = bool(
-            mention.reply_to_brand or any(h in self._brand_handles for h in addressed)
-        ) or any(m.alias.startswith("@") and m.entity in self._own for m in matches)
+            mention.reply_to_brand
+            or (addressed and not self._brand_handles.isdisjoint(addressed))
+            or any(m.alias[0] == "@" and m.entity in self._own for m in matches)
+        )
         # @brand or a reply to the brand's own post/tweet; a comment under its page post or
         # a post on its page is addressed by position only (it may talk to other readers)
         explicit = to_brand and mention.kind != "comment" and mention.source != "facebook"
@@ -228,34 +282,32 @@ class Classifier:
             if m.entity in entities:
                 reasons.append(f"names '{m.entity}' ({m.alias})")
 
-        competitor = any(
-            self.watchlist.by_name(e) is not None and e not in self._own for e in entities
-        )
+        competitor = any(e in self._competitors for e in entities)
         own_named = any(e in self._own for e in entities) or direct_channel or to_brand
 
         # sentiment (towards the watched entities where a relevance head decides that)
         sentiment, p_sent = ("neutral", 1.0)
-        if "sentiment" in heads:
-            sentiment, p_sent = heads["sentiment"].predict(feats, text, first["sentiment"])
+        if "sentiment" in pred:
+            sentiment, p_sent = pred["sentiment"]
         if rel is not None and not relevant:
             sentiment = "neutral"
 
         p_complaint = 0.0
-        if "complaint" in heads:
-            p_raw = heads["complaint"].predict(feats, text, first["complaint"])[1]
+        if "complaint" in pred:
+            p_raw = pred["complaint"][1]
             p_complaint = _calibrate(p_raw, COMPLAINT_THRESHOLD.get(hl, 0.5))
         hits = rule_hits(text)
         rule_complaint = "complaint" in hits
         # before the model adds its complaint: what the rules say the author asks for
         rule_evidence = bool(hits & _REQUEST_HITS)
         request = rule_evidence and not (
-            "crowd" in hits and not hits & (_REQUEST_HITS - {"question_phrase"})
+            "crowd" in hits and hits.isdisjoint(_REQUEST_HITS_NOT_PHRASE)
         )
         no_request = (
             not request
             and "?" not in text
             and bool(
-                hits & {"spam", "no_request"}
+                not hits.isdisjoint(_NO_REQUEST_HITS)
                 or ("praise" in hits and p_complaint < STRONG_COMPLAINT)
             )
         )
@@ -281,7 +333,7 @@ class Classifier:
         if complaint:
             reasons.append(f"complaint (p={p_complaint:.2f})")
 
-        rule_score = max((_RULE_SCORE.get(h, 0.0) for h in hits), default=0.0)
+        rule_score = max(map(_RULE_SCORE.get, hits, repeat(0.0)), default=0.0)
         if "question_mark" in hits and rule_score == _RULE_SCORE["question"]:
             rule_score = max(
                 (_RULE_SCORE.get(h, 0.0) for h in hits if h != "question"), default=0.0

@@ -60,9 +60,14 @@ def _cv(
         fold = train_model([orjson.loads(orjson.dumps(rows[i])) for i in train_idx], entity)
         model = Model(heads={**base.heads, **fold.heads}, meta={})
         classifier = Classifier(watchlist, model)
-        for i in test_idx:
-            row = {k: v for k, v in rows[i].items() if k != "labels"}
-            out.append((rows[i]["labels"], classifier.decide(mention_from_record(row)).to_output()))
+        mentions = [
+            mention_from_record({k: v for k, v in rows[i].items() if k != "labels"})
+            for i in test_idx
+        ]
+        decisions = classifier.decide_batch(mentions)
+        out.extend(
+            (rows[i]["labels"], d.to_output()) for i, d in zip(test_idx, decisions, strict=True)
+        )
     return out
 
 

@@ -15,27 +15,24 @@ __all__ = ["char_features", "features", "tokens"]
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"@\w+")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*|[!?]")
-_DIGITS = re.compile(r"\d")
 
 
 def tokens(text: str) -> list[str]:
     """Lower-cased word tokens; ``zzurl``, ``zzuser``, ``<num>`` placeholders; ``!`` and ``?``."""
-    text = _URL.sub(" zzurl ", text)
-    text = _HANDLE.sub(" zzuser ", text)
+    if "http" in text or "www." in text:
+        text = _URL.sub(" zzurl ", text)
+    if "@" in text:
+        text = _HANDLE.sub(" zzuser ", text)
     out = _WORD.findall(text.lower())
-    return [("<num>" if _DIGITS.match(t) else t) for t in out]
+    return [("<num>" if t[0].isdecimal() else t) for t in out]
 
 
 def features(text: str) -> set[str]:
     """Unigrams, bigrams (``a|b``) and shape features of ``text``."""
     toks = tokens(text)
     feats = set(toks)
-    prev = "<s>"
-    for tok in toks:
-        feats.add(prev + "|" + tok)
-        prev = tok
-    feats.add(prev + "|</s>")
-    if any(len(w) > 2 and w.isupper() for w in text.split()):
+    feats.update(map("|".join, zip(["<s>", *toks], [*toks, "</s>"], strict=True)))
+    if any(len(w) > 2 for w in filter(str.isupper, text.split())):
         feats.add("<caps>")
     return feats
 

@@ -38,6 +38,7 @@ class EntityMatcher:
     def __init__(self, watchlist: WatchList) -> None:
         self.watchlist = watchlist
         self._entities = {e.name: e for e in watchlist.entities}
+        self._order = {e.name: i for i, e in enumerate(watchlist.entities)}
         # alias (normalised) -> entity names, split by case sensitivity
         self._alias_ci: dict[str, list[Entity]] = {}
         self._alias_cs: dict[str, list[Entity]] = {}
@@ -86,11 +87,15 @@ class EntityMatcher:
     ) -> re.Pattern[str] | None:
         if not table:
             return None
-        parts = []
+        # Grouped by first character (a one-level trie): at each word start the regex tries
+        # the few aliases that start with that character, longest first, not all of them.
+        groups: dict[str, list[str]] = {}
         for alias in sorted(table, key=len, reverse=True):
             body = r"\s+".join(re.escape(p) for p in alias.split(" "))
             tail = f"{_LETTER}*" if alias in compound else ""
-            parts.append(f"{body}{tail}")
+            first = re.escape(alias[0])
+            groups.setdefault(first, []).append(body[len(first) :] + tail)
+        parts = [f"{first}(?:{'|'.join(rests)})" for first, rests in groups.items()]
         return re.compile(r"(?<![^\W_])(?:" + "|".join(parts) + r")(?![^\W_])", flags)
 
     def match(self, text: str, handles: tuple[str, ...] = ()) -> list[Match]:
@@ -100,9 +105,11 @@ class EntityMatcher:
         """
         found: dict[str, Match] = {}
         lowered: str | None = None
-        for h in list(handles) + [m.lower() for m in _HANDLE.findall(text)]:
-            for e in self._handles.get(h.lower().lstrip("@"), ()):
-                found.setdefault(e.name, Match(e.name, e.kind, "@" + h))
+        if self._handles:
+            mentioned = _HANDLE.findall(text) if "@" in text else []
+            for h in [*handles, *(m.lower() for m in mentioned)]:
+                for e in self._handles.get(h.lower().lstrip("@"), ()):
+                    found.setdefault(e.name, Match(e.name, e.kind, "@" + h))
         for pattern, table, cs in (
             (self._re_ci, self._alias_ci, False),
             (self._re_cs, self._alias_cs, True),
@@ -123,8 +130,9 @@ class EntityMatcher:
                     if self._excluded(e, key, lowered):
                         continue
                     found[e.name] = Match(e.name, e.kind, word)
-        order = {e.name: i for i, e in enumerate(self.watchlist.entities)}
-        return sorted(found.values(), key=lambda m: order[m.entity])
+        if len(found) < 2:
+            return list(found.values())
+        return sorted(found.values(), key=lambda m: self._order[m.entity])
 
     @staticmethod
     def _compound_owner(word: str, table: dict[str, list[Entity]]) -> list[Entity]:

@@ -1,11 +1,13 @@
-"""The relevance models at run time: sparse linear heads in pure Python, cascaded.
+"""The relevance models at run time: sparse linear heads, cascaded.
 
 A model file (``*.json.gz``) holds named heads (``complaint_en``, ``sentiment_de``,
 ``relevance_de``, ...). Each head has one or two stages of logistic regression over binary
 features: stage 1 on word n-grams (:func:`features.features`) for every post, stage 2 on
 word plus character n-grams for the posts whose stage-1 probability falls in the head's
-uncertainty ``band``. Scoring is dictionary look-ups and additions: no numpy per record.
-Loading is a gzip + JSON parse (well under a second for the shipped model).
+uncertainty ``band``. :meth:`Head.predict` is the reference implementation, one post in
+pure Python (training and CV use it); :class:`BatchScorer` runs the same cascade for a
+batch of posts with numpy (what the classifier uses: ~10x faster). Loading is a gzip +
+JSON parse (well under a second for the shipped model).
 """
 
 from __future__ import annotations
@@ -18,9 +20,18 @@ from typing import Any, cast
 
 import orjson
 
+from pipeline.relevance.features import _URL as _URL_RE
 from pipeline.relevance.features import char_features, features
 
-__all__ = ["DEFAULT_MODEL", "Fused", "Head", "Model", "Stage", "load_model"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "BatchScorer",
+    "Head",
+    "Model",
+    "Stage",
+    "char_hash",
+    "load_model",
+]
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.json.gz"
 FORMAT_VERSION = 1
@@ -63,7 +74,7 @@ class Head:
     ) -> tuple[str, float]:
         """``(class, confidence)``; for binary heads confidence is P(yes).
 
-        ``first``: the stage-1 scores if already computed (see :class:`Fused`).
+        ``first``: the stage-1 scores if already computed.
         """
         probs = _probs(first if first is not None else self.stages[0].scores(feats), self.binary)
         if len(self.stages) > 1 and self._uncertain(probs):
@@ -102,39 +113,6 @@ class Head:
                 for s in data["stages"]
             ],
         )
-
-
-class Fused:
-    """Stage 1 of several heads in one table: one dictionary look-up per feature for all.
-
-    ``scores(feats)`` returns, per head in the given order, its stage-1 scores.
-    """
-
-    def __init__(self, heads: list[Head]) -> None:
-        self.heads = heads
-        widths = [len(h.stages[0].intercept) for h in heads]
-        self._slices: list[tuple[int, int]] = []
-        start = 0
-        for w in widths:
-            self._slices.append((start, start + w))
-            start += w
-        self._intercept = tuple(b for h in heads for b in h.stages[0].intercept)
-        zero = {i: (0.0,) * w for i, w in enumerate(widths)}
-        table: dict[str, tuple[float, ...]] = {}
-        names = sorted({f for h in heads for f in h.stages[0].weights})
-        for f in names:
-            row: list[float] = []
-            for i, h in enumerate(heads):
-                row.extend(h.stages[0].weights.get(f, zero[i]))
-            table[f] = tuple(row)
-        self._table = table
-
-    def scores(self, feats: set[str]) -> list[list[float]]:
-        get = self._table.get
-        hits = [w for w in map(get, feats) if w is not None]
-        hits.append(self._intercept)
-        total = cast(list[float], [*map(sum, zip(*hits, strict=True))])
-        return [total[a:b] for a, b in self._slices]
 
 
 def _probs(scores: list[float], binary: bool) -> list[float]:
@@ -192,3 +170,210 @@ def load_model(path: str | Path | None = None) -> Model:
         raise ValueError(f"{file}: unsupported model format {data.get('format')!r}")
     heads = {name: Head.from_dict(h) for name, h in data["heads"].items()}
     return Model(heads=heads, meta=dict(data.get("meta") or {}))
+
+
+# --- vectorised batch scoring ------------------------------------------------------------
+
+_MASK64 = (1 << 64) - 1
+_HASH_BITS = 48  # the post index of a batch goes into the other 16 bits of a sort key
+_MASK_HASH = (1 << _HASH_BITS) - 1
+_HASH_BASE = 1_000_003
+_HASH_SALT = 0x9E3779B97F4A7C15
+CHAR_NGRAMS = (2, 5)  # character n-gram lengths of :func:`features.char_features`
+_MAX_BATCH = 1 << (64 - _HASH_BITS)
+
+
+def char_hash(gram: str) -> int:
+    """48-bit polynomial hash of a character n-gram (what :class:`BatchScorer` matches on).
+
+    A model holds ~10^5 n-grams: a chance false match is ~10^-9 a looked-up n-gram.
+    """
+    h = 0
+    for ch in gram:
+        h = (h * _HASH_BASE + ord(ch)) & _MASK64
+    return ((h + len(gram) * _HASH_SALT) & _MASK64) & _MASK_HASH
+
+
+def _wb_string(text: str) -> str:
+    """Words of ``text`` as :func:`features.char_features` pads them, joined: `` w1 w2 ``.
+
+    The character n-grams of this string with no space inside (spaces only at either end)
+    are exactly the padded-word n-grams of ``char_features`` ('' when there are no words).
+    """
+    words = _URL_RE.sub(" zzurl ", text.lower()).split()
+    return " " + " ".join(words) + " " if words else ""
+
+
+class BatchScorer:
+    """Several heads scored over a batch of posts with numpy: the same cascade as
+    :meth:`Head.predict` (stage 1 for all posts, stage 2 for each head's uncertain posts),
+    a few vectorised operations a batch instead of dictionary arithmetic a post.
+
+    Word features are looked up in one table (row -> stage-1 and stage-2 weights of every
+    head); character n-grams are hashed in numpy (:func:`char_hash`) and looked up in a
+    sorted array, only for the posts some head is unsure about. A post's result does not
+    depend on the other posts of the batch (same additions in the same order).
+    """
+
+    def __init__(self, heads: list[Head]) -> None:
+        import numpy as np
+
+        self.heads = heads
+        self._binary = [h.binary for h in heads]
+        offsets = [0]
+        for h in heads:
+            offsets.append(offsets[-1] + len(h.stages[0].intercept))
+        n1 = offsets[-1]
+        self._s1 = [(offsets[i], offsets[i + 1]) for i in range(len(heads))]
+        self._two = [len(h.stages) > 1 for h in heads]
+        word_index: dict[str, int] = {}
+        char_index: dict[int, int] = {}
+        # (rows, first column, weights) blocks, assigned with one numpy operation each
+        word_blocks: list[tuple[list[int], int, Any]] = []
+        char_blocks: list[tuple[list[int], int, Any]] = []
+        for i, head in enumerate(heads):
+            a = self._s1[i][0]
+            for s, stage in enumerate(head.stages[:2]):
+                words = [n for n in stage.weights if s == 0 or not n.startswith("#")]
+                if words:
+                    rows = [word_index.setdefault(n, len(word_index) + 1) for n in words]
+                    weights = np.array([stage.weights[n] for n in words], dtype=np.float64)
+                    word_blocks.append((rows, a if s == 0 else n1 + a, weights))
+                chars = [n for n in stage.weights if n.startswith("#")] if s == 1 else []
+                if chars:
+                    rows = [char_index.setdefault(char_hash(n[1:]), len(char_index)) for n in chars]
+                    weights = np.array([stage.weights[n] for n in chars], dtype=np.float64)
+                    char_blocks.append((rows, a, weights))
+        self._word_index = word_index
+        wt = np.zeros((len(word_index) + 1, 2 * n1))
+        for i, head in enumerate(heads):  # row 0: the intercepts, part of every post
+            a, b = self._s1[i]
+            wt[0, a:b] = head.stages[0].intercept
+            if self._two[i]:
+                wt[0, n1 + a : n1 + b] = head.stages[1].intercept
+        for rows, col, weights in word_blocks:
+            wt[rows, col : col + weights.shape[1]] = weights
+        self._word_w = wt
+        keys = np.fromiter(char_index, dtype=np.uint64, count=len(char_index))
+        cw = np.zeros((len(char_index), n1))
+        for rows, col, weights in char_blocks:
+            # np.add.at: two n-grams with one 48-bit hash (vanishingly rare) add up
+            np.add.at(
+                cw, (np.array(rows)[:, None], np.arange(col, col + weights.shape[1])), weights
+            )
+        order = np.argsort(keys)
+        self._char_keys = keys[order]
+        # column-major: one contiguous gather per stage-2 column
+        self._char_w = cw[order].T.copy()
+        self._n1 = n1
+
+    def predict(self, feats: list[set[str]], texts: list[str]) -> list[list[tuple[str, float]]]:
+        """Per head, per post: ``(class, confidence)`` as :meth:`Head.predict` returns it."""
+        import numpy as np
+
+        n = len(feats)
+        if n == 0 or not self.heads:
+            return [[] for _ in self.heads]
+        get = self._word_index.get
+        flat: list[int] = []
+        starts: list[int] = []
+        for fs in feats:
+            starts.append(len(flat))
+            flat.append(0)
+            flat.extend(filter(None, map(get, fs)))  # row 0 is the intercept: never a feature
+        scores = np.add.reduceat(self._word_w[flat], starts, axis=0)
+        n1 = self._n1
+        probs = [
+            self._probs(scores[:, a:b], binary)
+            for (a, b), binary in zip(self._s1, self._binary, strict=True)
+        ]
+        unsure = [
+            self._uncertain(p, head) if two else np.zeros(n, dtype=bool)
+            for p, head, two in zip(probs, self.heads, self._two, strict=True)
+        ]
+        rows = np.flatnonzero(np.logical_or.reduce(unsure))
+        if rows.size:
+            chars = self._char_scores([texts[r] for r in rows])
+            for i, (a, b) in enumerate(self._s1):
+                sel = unsure[i][rows]
+                if self._two[i] and sel.any():
+                    stage2 = scores[rows[sel], n1 + a : n1 + b] + chars[sel, a:b]
+                    probs[i][rows[sel]] = self._probs(stage2, self._binary[i])
+        out: list[list[tuple[str, float]]] = []
+        for head, p in zip(self.heads, probs, strict=True):
+            if head.binary:
+                yes, no = head.classes[1], head.classes[0]
+                out.append([(yes if v >= 0.5 else no, v) for v in p[:, 0].tolist()])
+            else:
+                best = p.argmax(axis=1)
+                top = p[np.arange(n), best].tolist()
+                names = head.classes
+                out.append([(names[k], v) for k, v in zip(best.tolist(), top, strict=True)])
+        return out
+
+    @staticmethod
+    def _probs(scores: Any, binary: bool) -> Any:
+        import numpy as np
+
+        if binary:
+            return 1.0 / (1.0 + np.exp(-np.clip(scores, -500.0, 500.0)))
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    @staticmethod
+    def _uncertain(probs: Any, head: Head) -> Any:
+        lo, hi = head.band
+        top = probs[:, 0] if head.binary else probs.max(axis=1)
+        return (top >= lo) & (top <= hi)
+
+    def _char_scores(self, texts: list[str]) -> Any:
+        """``(len(texts), stage-1 width)``: the character-n-gram part of the stage-2 scores."""
+        import numpy as np
+
+        if len(texts) > _MAX_BATCH:
+            return np.concatenate(
+                [
+                    self._char_scores(texts[i : i + _MAX_BATCH])
+                    for i in range(0, len(texts), _MAX_BATCH)
+                ]
+            )
+        out = np.zeros((len(texts), self._n1))
+        strings = [_wb_string(t) for t in texts]
+        joined = "".join(strings)
+        if not joined or not self._char_keys.size:
+            return out
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(
+            np.uint64
+        )
+        lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+        post = np.repeat(np.arange(len(texts), dtype=np.uint64), lengths)
+        spaces = np.concatenate(([0], np.cumsum(codes == 32)))
+        base = np.uint64(_HASH_BASE)
+        mask = np.uint64(_MASK_HASH)
+        shift = np.uint64(64 - _HASH_BITS)
+        size = codes.size
+        parts: list[Any] = []
+        lo, hi = CHAR_NGRAMS
+        for n in range(lo, min(hi, size) + 1):
+            m = size - n + 1
+            h = codes[:m].copy()
+            for k in range(1, n):
+                h *= base
+                h += codes[k : k + m]
+            h += np.uint64((n * _HASH_SALT) & _MASK64)
+            h &= mask
+            # within one post, no space inside the n-gram (only padding at either end)
+            ok = (post[:m] == post[n - 1 :]) & (spaces[n - 1 : n - 1 + m] == spaces[1 : 1 + m])
+            parts.append((h[ok] << shift) | post[:m][ok])
+        # sorted by n-gram then post; equal neighbours are repeats in one post (binary)
+        key = np.sort(np.concatenate(parts))
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+        gram = key >> shift
+        owner = (key & np.uint64(_MAX_BATCH - 1)).astype(np.int64)
+        pos = np.searchsorted(self._char_keys, gram)
+        pos[pos >= self._char_keys.size] = 0
+        hit = self._char_keys[pos] == gram
+        pos, owner = pos[hit], owner[hit]
+        for j in range(self._n1):
+            out[:, j] = np.bincount(owner, weights=self._char_w[j][pos], minlength=len(texts))
+        return out

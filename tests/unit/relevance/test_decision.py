@@ -202,3 +202,31 @@ def test_unnamed_german_chatter_is_not_relevant(classifier: Classifier) -> None:
     d = classifier.decide(make_mention("Schöner Tag im Park, heute gehe ich einkaufen", lang="de"))
     assert not d.relevant
     assert d.entities == []
+
+
+def test_decide_batch_equals_decide_per_mention(classifier: Classifier) -> None:
+    """One decision per mention, in order, each what ``decide`` gives for it alone: mixed
+    languages (given and detected), channels, repeat counts and texts in one batch."""
+    mentions = [
+        make_mention(text, id=f"twitter:{i}", lang=lang)
+        for i, (lang, text, _) in enumerate(CATEGORY_CASES)
+    ]
+    mentions += [
+        make_mention("Hallo, mein Zug der Bahn fällt aus, was nun?", id="x:1"),  # detected
+        make_mention("ok", id="dm:1", kind="direct_message", is_direct=True),
+        make_mention("", id="x:2", lang="en"),
+        make_mention("Acme 🙂🙂🙂 https://t.co/x", id="x:3", lang="fr"),
+    ]
+    repeats = [i % 4 for i in range(len(mentions))]
+    batch = classifier.decide_batch(mentions, repeats, threshold=0.45)
+    alone = [
+        classifier.decide(m, repeat_contacts=r, threshold=0.45)
+        for m, r in zip(mentions, repeats, strict=True)
+    ]
+    assert [d.id for d in batch] == [m.id for m in mentions]
+    assert batch == alone
+    reversed_batch = classifier.decide_batch(mentions[::-1], repeats[::-1], threshold=0.45)
+    assert reversed_batch[::-1] == alone
+    assert classifier.decide_batch([]) == []
+    with pytest.raises(ValueError, match="one entry per mention"):
+        classifier.decide_batch(mentions, [0])

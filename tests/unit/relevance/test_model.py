@@ -6,8 +6,10 @@ import orjson
 import pytest
 
 from pipeline.commands import train
+from pipeline.relevance import model as model_module
+from pipeline.relevance.decision import Classifier
 from pipeline.relevance.features import char_features, features, tokens
-from pipeline.relevance.model import Fused, load_model
+from pipeline.relevance.model import BatchScorer, Model, load_model
 from pipeline.relevance.training import cross_validate, train_model
 
 GOOD = [
@@ -63,12 +65,47 @@ def test_train_save_load_predict_roundtrip(tmp_path: Path) -> None:
     assert p > 0.5
     label, p = head.predict(features("great service thanks"), "great service thanks")
     assert label == "no"
-    # the fused stage 1 equals each head's own stage 1
-    fused = Fused([again.heads["complaint_en"], again.heads["sentiment_en"]])
-    feats = features(text)
-    a, b = fused.scores(feats)
-    assert a == pytest.approx(again.heads["complaint_en"].stages[0].scores(feats))
-    assert b == pytest.approx(again.heads["sentiment_en"].stages[0].scores(feats))
+
+
+BATCH_TEXTS = [
+    "my parcel never arrived again",
+    "great service thanks",
+    "",
+    "   ",
+    "!!!",
+    "Der ICE ist SCHON wieder zu spät https://t.co/x @DB_Bahn",
+    "straße  ÄÖÜ ß naïve café \U0001f600 \U0001f621 emoji",
+    "refund refund refund refund",  # repeated n-grams count once
+    "a",
+    "x" * 300,
+    "lone surrogate \ud800 in text",
+]
+
+
+@pytest.mark.parametrize(("band", "max_batch"), [(None, None), ((0.0, 1.0), None), ((0.0, 1.0), 4)])
+def test_batch_scorer_equals_head_predict(
+    band: tuple[float, float] | None, max_batch: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The numpy batch path gives what the reference per-post cascade gives, whatever the
+    batch; ``band`` (0, 1) sends every post through stage 2 (character n-grams)."""
+    model = train_model(rows(), entity=None)
+    heads = [model.heads["complaint_en"], model.heads["sentiment_en"]]
+    if band is not None:
+        for h in heads:
+            h.band = band
+    if max_batch is not None:  # character n-grams hashed in chunks of posts
+        monkeypatch.setattr(model_module, "_MAX_BATCH", max_batch)
+    scorer = BatchScorer(heads)
+    feats = [features(t) for t in BATCH_TEXTS]
+    batch = scorer.predict(feats, BATCH_TEXTS)
+    for h, results in zip(heads, batch, strict=True):
+        for f, text, (label, p) in zip(feats, BATCH_TEXTS, results, strict=True):
+            ref_label, ref_p = h.predict(f, text)
+            assert label == ref_label
+            assert p == pytest.approx(ref_p, abs=1e-12)
+    for i, text in enumerate(BATCH_TEXTS):  # a post's result does not depend on the batch
+        alone = scorer.predict([feats[i]], [text])
+        assert [r[0] for r in alone] == [r[i] for r in batch]
 
 
 def test_training_is_deterministic(tmp_path: Path) -> None:
@@ -111,3 +148,20 @@ def test_train_command_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[st
     train.configure(parser)
     assert train.run(parser.parse_args(["--data", str(data), "--output", str(tmp_path / "m")])) == 2
     assert "bad.jsonl:2" in capsys.readouterr().err
+
+
+def test_classifier_without_heads_for_a_language() -> None:
+    """A model trained on English rows only (or none at all) still decides German posts."""
+    from pipeline.watchlist import parse_watchlist
+    from tests.unit.relevance.conftest import WATCH, make_mention
+
+    watchlist = parse_watchlist(WATCH, "t.yaml")
+    for model in (train_model(rows(), entity=None), Model(heads={})):
+        classifier = Classifier(watchlist, model)
+        out = classifier.decide_batch(
+            [
+                make_mention("Signalstörung bei der Bahn, nichts geht", lang="de", id="a:1"),
+                make_mention("Acme charged me twice, refund me", lang="en", id="a:2"),
+            ]
+        )
+        assert [d.category for d in out] == ["outage_report", "complaint"]
