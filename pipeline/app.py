@@ -38,8 +38,10 @@ AGENT_MODULES: tuple[str, ...] = (
 
 #: RocksDB settings of every table partition (one database each). Faust's defaults (a 2 GB
 #: block cache and 3 x 64 MB memtables *per partition database*) would let a worker with
-#: ~30 table partitions grow to gigabytes; these bound each database to about
-#: 8 MB of cache + 2 x 8 MB of memtables, and RocksDB keeps the rest on disk.
+#: ~50 table partitions (active and standby) grow to gigabytes. With ``rocksdict://`` the
+#: cache and the memtables are moreover shared by all databases of the worker and bounded
+#: by ``MENTIONFLOW_ROCKSDB_MEMORY_MB`` (:mod:`pipeline.tablestore`); ``block_cache_size``
+#: then only applies to ``rocksdb://``.
 ROCKSDB_OPTIONS: dict[str, int] = {
     "block_cache_size": 8 * 2**20,
     "write_buffer_size": 8 * 2**20,
@@ -52,12 +54,14 @@ ROCKSDB_OPTIONS: dict[str, int] = {
 def faust_store_url(store: str) -> str:
     """The Faust store URL for ``MENTIONFLOW_STORE``.
 
-    Faust registers RocksDB as ``rocksdb://`` only (``rocksdict://`` would resolve to the
-    ``rocksdict`` module itself, not a store class); both URLs select Faust's RocksDB store,
-    and :func:`configure_table_stores` picks the binding.
+    Faust itself registers RocksDB as ``rocksdb://`` only (``rocksdict://`` would resolve to
+    the ``rocksdict`` module, not a store class); ``rocksdict://`` is served by
+    :class:`pipeline.tablestore.Store`, registered here.
     """
     if store.startswith("rocksdict://"):
-        return "rocksdb://" + store[len("rocksdict://") :]
+        from pipeline import tablestore
+
+        tablestore.register()
     return store
 
 
@@ -65,17 +69,18 @@ def configure_table_stores(app: faust.App, settings: Settings) -> None:
     """Give every declared table the bounded RocksDB options (no-op for ``memory://``).
 
     Called once all agents have declared their tables and before the worker starts (a
-    table opens its store lazily). ``rocksdict://`` forces the ``rocksdict`` binding;
-    ``rocksdb://`` lets Faust choose (rocksdict when installed, else python-rocksdb).
+    table opens its store lazily). ``rocksdict://`` also sets the worker's shared RocksDB
+    memory budget; ``rocksdb://`` lets Faust choose the binding, with per-database limits.
     """
     if settings.store.startswith("memory://"):
         return
+    if settings.store.startswith("rocksdict://"):
+        from pipeline import tablestore
+
+        tablestore.configure(settings.rocksdb_memory_mb * 2**20)
     for table in app.tables.values():
         # Faust pops ``driver``/``read_only`` from this dict: one fresh dict per table.
-        options: dict[str, Any] = {**ROCKSDB_OPTIONS, **(table.options or {})}
-        if settings.store.startswith("rocksdict://"):
-            options["driver"] = "rocksdict"
-        table.options = options
+        table.options = {**ROCKSDB_OPTIONS, **(table.options or {})}
 
 
 @dataclass

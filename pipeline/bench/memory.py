@@ -58,9 +58,9 @@ class _Tables:
 
     ``memory`` holds each value as the ``memory://`` store does: decoded JSON for the join
     tables (whose schema is JSON), bytes for the byte tables. ``rocksdict`` writes the
-    serialised bytes into one RocksDB database per table partition, opened with Faust's
-    RocksDB store options and the worker's bounds (:data:`pipeline.app.ROCKSDB_OPTIONS`),
-    exactly as a worker with ``MENTIONFLOW_STORE=rocksdict://`` keeps them.
+    serialised bytes into one RocksDB database per table partition, opened as a worker with
+    ``MENTIONFLOW_STORE=rocksdict://`` opens them (:class:`pipeline.tablestore.SharedOptions`,
+    :data:`pipeline.app.ROCKSDB_OPTIONS`, one shared cache and write-buffer budget).
     """
 
     def __init__(self, store: str, root: Path | None) -> None:
@@ -73,12 +73,11 @@ class _Tables:
         if self.store == "memory":
             self.memory[name] = {}
             return
-        from faust.stores.rocksdb import RocksDBOptions
-
         from pipeline.app import ROCKSDB_OPTIONS
+        from pipeline.tablestore import SharedOptions
 
         assert self.root is not None
-        options = RocksDBOptions(**ROCKSDB_OPTIONS, use_rocksdict=True)
+        options = SharedOptions(**ROCKSDB_OPTIONS, use_rocksdict=True)
         self.dbs[name] = [options.open(self.root / f"{name}-{p}.db") for p in range(partitions)]
 
     def put(self, name: str, key: bytes, value: bytes, decoded: bool) -> None:
@@ -94,12 +93,11 @@ class _Tables:
         dbs[zlib.crc32(key) % len(dbs)].put(key, value)
 
     def settle(self, name: str, reads: int) -> None:
-        """Flush memtables to disk, then read ``reads`` random keys (fills the block cache)."""
+        """Read ``reads`` random keys (fills the block cache). Memtables are not flushed:
+        they hold what a worker's would, up to the shared write-buffer limit."""
         if self.store == "memory":
             return
         dbs = self.dbs[name]
-        for db in dbs:
-            db.flush()
         rng = random.Random(7)
         for db in dbs:
             keys = []
@@ -130,6 +128,7 @@ def measure_state(
     target: int = 1_000_000,
     store: str = "rocksdict",
     partitions: int = 4,
+    rocksdb_memory_mb: int = 128,
 ) -> dict[str, Any]:
     """Build the states for ``customers`` in ``store`` and measure them (module docstring).
 
@@ -145,6 +144,10 @@ def measure_state(
 
     if store not in STORES:
         raise ValueError(f"store: expected one of {', '.join(STORES)}, got {store!r}")
+    if store == "rocksdict":
+        from pipeline import tablestore
+
+        tablestore.configure(rocksdb_memory_mb * 2**20)
     began = time.perf_counter()
     sample = max(1, min(sample, customers))
     # The sample join runs in a child process: what it allocates (and frees) must not blur
@@ -180,6 +183,7 @@ def measure_state(
     result.update(
         {
             "store": store,
+            "rocksdb_memory_mb": rocksdb_memory_mb if store == "rocksdict" else None,
             "customers": customers,
             "sampled_customers": sample,
             "dedupe_posts": posts,
@@ -347,9 +351,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=20_000)
     parser.add_argument("--posts", type=int, default=1_000_000, help="ids in the dedupe table")
     parser.add_argument("--store", choices=STORES, default="rocksdict", help="table store")
+    parser.add_argument(
+        "--rocksdb-memory-mb", type=int, default=128, help="MENTIONFLOW_ROCKSDB_MEMORY_MB"
+    )
     args = parser.parse_args(argv)
     result = measure_state(
-        args.customers, sample=args.sample, posts=args.posts, target=args.target, store=args.store
+        args.customers,
+        sample=args.sample,
+        posts=args.posts,
+        target=args.target,
+        store=args.store,
+        rocksdb_memory_mb=args.rocksdb_memory_mb,
     )
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
     return 0
