@@ -13,6 +13,15 @@ stream event, and routing ticks through a partition serialises them with the cas
 After a rebalance or restart the heap is rebuilt from the table, so breaches that fell due
 while no worker owned the partition are emitted once, right after recovery.
 
+Catch-up gate (``pipeline.sla.catchup``): on a partition just gained, the ``cases``,
+``responses`` and tick records the previous owner left unprocessed are applied before any
+alert of that partition goes out (held, then re-evaluated; at most ``CATCH_UP_LIMIT_S``).
+Otherwise a survivor that ticks before reading a waiting answer warns or breaches a case
+that was answered in time. The end offsets are read by a short-lived group-less client in a
+background task: nothing waits on Kafka inside Faust's rebalance callbacks, the timer or
+Faust's consumer thread (whose two method-queue workers also serve fetches, seeks and
+commits).
+
 Exactly once per case x clock x stage: an alert is sent, then its id is written into the
 state. A crash between the two redelivers the input and re-sends the *same* alert id (the
 alerts topic is keyed by alert id, consumers upsert); nothing is lost.
@@ -26,16 +35,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from faust.types import TP
 
 import pipeline.metrics as metrics
 from pipeline.app import Pipeline
 from pipeline.deadletter import DeadLetter
+from pipeline.kafkautil import end_offsets
 from pipeline.sla.alerts import collect
+from pipeline.sla.catchup import CatchUp
 from pipeline.sla.clock import (
     CaseError,
     CaseState,
@@ -62,8 +74,18 @@ REBUILD_BATCH = 256
 RETENTION = timedelta(days=30)
 POLICIES_ENV = "MENTIONFLOW_SLA_POLICIES"
 STAGE = "sla"
+#: Longest a newly gained partition's alerts are held while its backlog is applied (s).
+CATCH_UP_LIMIT_S = 60.0
+#: How soon a held due case is looked at again.
+CATCH_UP_RETRY = timedelta(milliseconds=250)
+#: One attempt at reading end offsets (s); failed attempts are retried until the limit.
+OFFSETS_TIMEOUT_S = 10.0
+#: A held partition behind its target that gets no record this long is sought again (s).
+CATCH_UP_STALL_S = 10.0
+CATCH_UP_POLL_S = 1.0
 
 Sender = Callable[[bytes, bytes, int | None], Awaitable[Any]]
+EndOffsets = Callable[[list[tuple[str, int]]], Awaitable[Mapping[tuple[str, int], int]]]
 
 
 class SlaService:
@@ -128,6 +150,18 @@ class SlaService:
         self._actives: frozenset[int] | None = None
         # Alert ids emitted by the timer whose tick record has not been applied yet.
         self._marks: dict[str, set[str]] = {}
+        self.catch_up = CatchUp(limit_s=CATCH_UP_LIMIT_S)
+        self._catch_up_tasks: set[asyncio.Task[None]] = set()
+        self._held: frozenset[int] = frozenset()  # the holds the timer last saw
+        client_kwargs = settings.kafka_client_kwargs()
+
+        async def read_end_offsets(
+            tps: list[tuple[str, int]],
+        ) -> Mapping[tuple[str, int], int]:
+            return await end_offsets(client_kwargs, tps)
+
+        #: Reads end offsets for the catch-up gate; ``None`` disables the gate.
+        self.read_end_offsets: EndOffsets | None = read_end_offsets
         self.send_alert: Sender = self._send_alert
         self.send_tick: Sender = self._send_tick
         self.send_spike_event: Sender = self._send_spike_event
@@ -137,16 +171,19 @@ class SlaService:
         async def sla_cases(stream: Any) -> None:
             async for event in stream.events():
                 await self.handle("case", event.key, event.value, event.message.partition)
+                self.applied(event.message)
 
         @app.agent(self.responses_topic, name="sla-responses")
         async def sla_responses(stream: Any) -> None:
             async for event in stream.events():
                 await self.handle("response", event.key, event.value, event.message.partition)
+                self.applied(event.message)
 
         @app.agent(self.ticks_topic, name="sla-ticks")
         async def sla_ticks(stream: Any) -> None:
             async for event in stream.events():
                 await self.handle("tick", event.key, event.value, event.message.partition)
+                self.applied(event.message)
 
         @app.timer(interval=tick_interval, name="sla-timer")  # type: ignore[untyped-decorator]
         async def sla_timer() -> None:
@@ -229,7 +266,11 @@ class SlaService:
             if kind == "tick":
                 state.emitted |= {str(i) for i in record.get("emitted") or ()}
             now = self.clock()
-            alerts = collect(state, self.policies, now)
+            # Held during catch-up: the state is applied and the case scheduled (wake_at), so
+            # the timer re-evaluates it once the partition's backlog is in. A partition the
+            # timer has not seen yet (just gained, its hold not begun) is held as well.
+            held = not self.catch_up.ready(partition) or self.unseen(partition)
+            alerts = [] if held else collect(state, self.policies, now)
             for alert in alerts:
                 await self.emit(alert)
             if (
@@ -368,18 +409,189 @@ class SlaService:
             if actives is None:
                 return 0
         if actives != self._actives:
+            gained = actives - (self._actives or frozenset())
             self._actives = actives
+            self.catch_up.keep_only(actives)
             rebuilt = await self.rebuild(actives)
             log.info("sla: active partitions %s, %d cases scheduled", sorted(actives), rebuilt)
+            if gained:
+                self.start_catch_up(gained)
+        overdue = self.catch_up.overdue()
+        if overdue:
+            log.warning(
+                "sla: partitions %s not caught up after %.0f s (behind: %s); alerts go on",
+                overdue,
+                self.catch_up.limit_s,
+                {p: self.catch_up.pending(p) or "end offsets unknown" for p in overdue},
+            )
+            self.catch_up.release(overdue)
+        held = frozenset(self.catch_up.holds)
+        if held != self._held:
+            caught_up = self._held - held - set(overdue)
+            if caught_up:
+                log.info("sla: partitions %s caught up", sorted(caught_up))
+            self._held = held
         now = self.clock()
         sent = 0
         for case_id in list(self.heap.pop_due(now)):
             partition = self.partition_of.pop(case_id, None)
             if partition not in actives:
                 continue
+            if not self.catch_up.ready(partition):
+                # Its backlog may hold the answer: look again shortly (held, not dropped).
+                self.partition_of[case_id] = partition
+                self.heap.schedule(case_id, now + CATCH_UP_RETRY)
+                continue
             await self.fire(case_id, partition, now)
             sent += 1
         return sent
+
+    # -- catch-up gate ----------------------------------------------------------------------
+
+    def gated_topics(self) -> tuple[str, ...]:
+        """The co-partitioned inputs whose backlog must be applied before alerts go out."""
+        return (
+            self.cases_topic.get_topic_name(),
+            self.responses_topic.get_topic_name(),
+            self.ticks_topic.get_topic_name(),
+        )
+
+    def applied(self, message: Any) -> None:
+        """Note that ``message`` (a Faust message of a gated topic) has been applied."""
+        self.catch_up.applied(message.topic, message.partition, message.offset + 1)
+
+    def unseen(self, partition: int | None) -> bool:
+        """A partition the agents consume but the timer has not taken over yet (gate on)."""
+        if partition is None or self.read_end_offsets is None:
+            return False
+        return partition not in (self._actives or frozenset()) and self.consumer_running()
+
+    def consumer_running(self) -> bool:
+        """True in a worker with a started Kafka consumer (not under ``test_context``)."""
+        consumer = getattr(self.app, "_consumer", None)
+        return consumer is not None and bool(getattr(consumer, "started", False))
+
+    def start_catch_up(self, gained: frozenset[int]) -> None:
+        """Hold the alerts of ``gained`` partitions; read their end offsets in the background.
+
+        Returns at once, with in-memory reads only: this runs in the timer right after the
+        rebalance and table recovery. Skipped without a running consumer (agent tests use
+        ``test_context``) or without an offsets reader.
+        """
+        if self.read_end_offsets is None or not self.consumer_running():
+            return
+        self.catch_up.begin(gained)
+        # Only what this worker consumes: a topic left out of the assignment (Faust ignores
+        # one missing from its metadata) would otherwise hold the partition to the limit.
+        gated = set(self.gated_topics())
+        tps = sorted(
+            (tp.topic, tp.partition)
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic in gated and tp.partition in gained
+        )
+        # The group's committed offsets (next offset to read) count as applied: Faust read
+        # them when it sought to them during the assignment.
+        consumer = getattr(self.app, "_consumer", None)
+        committed = getattr(consumer, "_committed_offset", None) or {}
+        for topic, partition in tps:
+            offset = committed.get(TP(topic, partition))
+            if offset:
+                self.catch_up.applied(topic, partition, int(offset))
+        task = asyncio.ensure_future(self.fetch_targets(tps))
+        self._catch_up_tasks.add(task)
+        task.add_done_callback(self._catch_up_tasks.discard)
+
+    async def fetch_targets(self, tps: list[tuple[str, int]]) -> None:
+        """Read the end offsets of ``tps`` into the gate, retrying while the hold lasts."""
+        reader = self.read_end_offsets
+        if reader is None:
+            return
+        while any(p in self.catch_up.holds for _, p in tps):
+            try:
+                ends = await asyncio.wait_for(reader(tps), OFFSETS_TIMEOUT_S)
+            except Exception as exc:  # logged and retried until the hold ends
+                log.warning("sla: cannot read end offsets for the catch-up (%r); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            self.catch_up.set_targets(ends)
+            log.info(
+                "sla: catching up partitions %s to end offsets %s",
+                sorted({p for _, p in tps}),
+                {f"{t}[{p}]": e for (t, p), e in sorted(ends.items())},
+            )
+            await self.watch_catch_up(tps)
+            return
+
+    async def watch_catch_up(self, tps: list[tuple[str, int]]) -> None:
+        """While the hold lasts, re-seek a partition whose backlog the consumer leaves unread.
+
+        A partition behind its target that gets no record for ``CATCH_UP_STALL_S`` is logged
+        with the consumer's view of it and sought once to the offset it needs next (records
+        are applied idempotently, so a repeat is harmless).
+        """
+        loop = asyncio.get_running_loop()
+        last = {tp: self.catch_up.positions.get(tp, 0) for tp in tps}
+        since = dict.fromkeys(tps, loop.time())
+        sought: set[tuple[str, int]] = set()
+        while any(p in self.catch_up.holds for _, p in tps):
+            await asyncio.sleep(CATCH_UP_POLL_S)
+            for tp in tps:
+                topic, partition = tp
+                behind = self.catch_up.pending(partition).get(topic)
+                if behind is None or tp in sought:
+                    continue
+                position, target = behind
+                if position != last[tp]:
+                    last[tp], since[tp] = position, loop.time()
+                elif loop.time() - since[tp] >= CATCH_UP_STALL_S:
+                    sought.add(tp)
+                    log.warning(
+                        "sla: %s[%d] got no record for %.0f s at offset %d of %d (consumer: %s); "
+                        "seeking it there again",
+                        topic,
+                        partition,
+                        CATCH_UP_STALL_S,
+                        position,
+                        target,
+                        self.consumer_view(topic, partition),
+                    )
+                    await self.seek_again(topic, partition, position)
+
+    def consumer_view(self, topic: str, partition: int) -> dict[str, Any]:
+        """What Faust's consumer and its aiokafka client hold for one partition (diagnostics;
+        private attributes, read only, ``None`` where absent)."""
+        consumer = getattr(self.app, "_consumer", None)
+        tp = TP(topic, partition)
+        view: dict[str, Any] = {}
+        try:
+            view["active"] = tp in (getattr(consumer, "_active_partitions", None) or ())
+            view["paused"] = tp in (getattr(consumer, "_paused_partitions", None) or ())
+            view["read_offset"] = (getattr(consumer, "_read_offset", None) or {}).get(tp)
+            client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+            if client is not None:
+                from aiokafka import TopicPartition
+
+                ktp = TopicPartition(topic, partition)
+                view["buffered"] = ktp in client._fetcher._records
+                state = client._subscription.subscription.assignment.state_value(ktp)
+                if state is not None:
+                    view["fetch_position"] = state.position if state.has_valid_position else None
+                    view["fetch_paused"] = state.paused
+        except Exception as exc:  # diagnostics must never break the agent
+            view["error"] = repr(exc)
+        return view
+
+    async def seek_again(self, topic: str, partition: int, offset: int) -> None:
+        """Seek Faust's consumer for one partition to ``offset`` (bounded; errors logged)."""
+        consumer = getattr(self.app, "_consumer", None)
+        if consumer is None:
+            return
+        try:
+            await asyncio.wait_for(
+                consumer.seek_wait({TP(topic, partition): offset}), OFFSETS_TIMEOUT_S
+            )
+        except Exception as exc:  # the hold's time limit still applies
+            log.warning("sla: seeking %s[%d] to %d failed: %r", topic, partition, offset, exc)
 
     async def fire(self, case_id: str, partition: int | None, now: datetime) -> None:
         """Emit what is due for one case now, then have its partition persist the marks.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["stop_consumer"]
+__all__ = ["end_offsets", "partitions_of", "stop_consumer"]
 
 
 async def stop_consumer(consumer: Any) -> None:
@@ -37,3 +37,23 @@ async def partitions_of(consumer: Any, topics: list[str]) -> dict[str, list[int]
         if parts:
             found[topic] = sorted(parts)
     return found
+
+
+async def end_offsets(
+    client_kwargs: dict[str, Any], partitions: list[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """End offsets (offset of the next record) of ``(topic, partition)`` pairs.
+
+    Uses its own short-lived consumer without a group, so it never waits behind (or holds
+    up) a Faust worker's consumer thread. The caller bounds it with a timeout: aiokafka waits
+    for a partition that does not exist.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(**client_kwargs, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(t, p) for t, p in partitions])
+        return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
+    finally:
+        await stop_consumer(consumer)

@@ -1,7 +1,9 @@
 """Two SLA workers on the real broker; one is killed while cases are open.
 
 Every breach that falls due is emitted exactly once (also those that fell due while the
-killed worker's partitions had no owner), and cases answered in time get no warning or breach.
+killed worker's partitions had no owner), and cases answered in time get no warning or breach,
+also those whose answer arrives while their partition has no owner: the survivor must apply
+the answers waiting in the partitions it takes over before it warns (the catch-up gate).
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ policies:
   - {name: fast, match: {priority: P1}, first_response: 20s, next_response: 20s}
 """
 OPEN = [f"open-{i}" for i in range(8)]
-ANSWERED = [f"answered-{i}" for i in range(6)]
+ANSWERED = [f"answered-{i}" for i in range(8)]
+#: Answered while the killed worker's partitions have no owner (partitions 0 and 1 of 4, so
+#: some wait for the survivor whichever worker owned them).
+LATE = ANSWERED[1::2]
 
 
 def case_record(case_id: str, created: str) -> bytes:
@@ -81,8 +86,8 @@ def test_killed_worker_loses_no_breach_and_doubles_none(
     created = utc_now()
     answered_at = format_ts(created + timedelta(seconds=5))
     cases = [(c.encode(), case_record(c, format_ts(created))) for c in OPEN + ANSWERED]
-    responses = [
-        (
+    responses = {
+        c: (
             c.encode(),
             orjson.dumps(
                 {
@@ -95,9 +100,9 @@ def test_killed_worker_loses_no_breach_and_doubles_none(
             ),
         )
         for c in ANSWERED
-    ]
+    }
     asyncio.run(produce(settings, "cases", cases))
-    asyncio.run(produce(settings, "responses", responses))
+    asyncio.run(produce(settings, "responses", [responses[c] for c in ANSWERED if c not in LATE]))
 
     # Kill one worker as soon as the clock state of every case is in the changelog.
     changelog = f"{settings.app_id}-sla-clocks-changelog"
@@ -113,6 +118,7 @@ def test_killed_worker_loses_no_breach_and_doubles_none(
     assert every <= {r.key for r in seen}, "cases not processed"
     first.kill()
     killed_at = time.monotonic()
+    asyncio.run(produce(settings, "responses", [responses[c] for c in LATE]))
 
     def done(records: list[Record]) -> bool:
         alerts = [orjson.loads(r.value or b"{}") for r in records]
