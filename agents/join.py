@@ -26,6 +26,7 @@ Configuration (environment): ``MENTIONFLOW_ROUTING`` (routing YAML, optional),
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -60,6 +61,8 @@ RESOLVE_TOPIC = "join.resolve"
 CONTACTS_TOPIC = "join.contacts"
 STAGE = "join"
 _MAX_PENDING_RESPONSES = 100
+#: Table entries scanned by the idle-close timer between two yields to the event loop.
+_SCAN_CHUNK = 1000
 
 
 class JoinConfig:
@@ -315,7 +318,15 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
         active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
         now = time.time()
         stamp = format_ts(from_epoch(now))
-        for key, state in list(case_state.items()):
+        # memory://: a snapshot (the dict may change while this awaits). RocksDB: a lazy
+        # scan (an iterator reads a consistent snapshot) that yields to the event loop every
+        # _SCAN_CHUNK entries; decoding a million states takes seconds and must not stall
+        # the agents.
+        lazy = not settings.store.startswith("memory://")
+        entries = case_state.items() if lazy else list(case_state.items())
+        for n, (key, state) in enumerate(entries, 1):
+            if lazy and n % _SCAN_CHUNK == 0:
+                await asyncio.sleep(0)
             if (
                 key.startswith("s:")
                 and isinstance(state, dict)

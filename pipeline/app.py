@@ -18,7 +18,14 @@ from pipeline.consumer import Consumer
 from pipeline.settings import Settings
 from pipeline.topics import TOPICS
 
-__all__ = ["AGENT_MODULES", "Pipeline", "create_pipeline"]
+__all__ = [
+    "AGENT_MODULES",
+    "ROCKSDB_OPTIONS",
+    "Pipeline",
+    "configure_table_stores",
+    "create_pipeline",
+    "faust_store_url",
+]
 
 #: Stages in flow order; each module has ``install(pipeline: Pipeline) -> None``.
 AGENT_MODULES: tuple[str, ...] = (
@@ -28,6 +35,53 @@ AGENT_MODULES: tuple[str, ...] = (
     "agents.sla",
     "agents.feedback",
 )
+
+
+#: RocksDB settings of every table partition (one database each). Faust's defaults (a 2 GB
+#: block cache and 3 x 64 MB memtables *per partition database*) would let a worker with
+#: ~50 table partitions (active and standby) grow to gigabytes. With ``rocksdict://`` the
+#: cache and the memtables are moreover shared by all databases of the worker and bounded
+#: by ``MENTIONFLOW_ROCKSDB_MEMORY_MB`` (:mod:`pipeline.tablestore`); ``block_cache_size``
+#: then only applies to ``rocksdb://``.
+ROCKSDB_OPTIONS: dict[str, int] = {
+    "block_cache_size": 8 * 2**20,
+    "write_buffer_size": 8 * 2**20,
+    "max_write_buffer_number": 2,
+    "target_file_size_base": 32 * 2**20,
+    "max_open_files": 256,
+}
+
+
+def faust_store_url(store: str) -> str:
+    """The Faust store URL for ``MENTIONFLOW_STORE``.
+
+    Faust itself registers RocksDB as ``rocksdb://`` only (``rocksdict://`` would resolve to
+    the ``rocksdict`` module, not a store class); ``rocksdict://`` is served by
+    :class:`pipeline.tablestore.Store`, registered here.
+    """
+    if store.startswith("rocksdict://"):
+        from pipeline import tablestore
+
+        tablestore.register()
+    return store
+
+
+def configure_table_stores(app: faust.App, settings: Settings) -> None:
+    """Give every declared table the bounded RocksDB options (no-op for ``memory://``).
+
+    Called once all agents have declared their tables and before the worker starts (a
+    table opens its store lazily). ``rocksdict://`` also sets the worker's shared RocksDB
+    memory budget; ``rocksdb://`` lets Faust choose the binding, with per-database limits.
+    """
+    if settings.store.startswith("memory://"):
+        return
+    if settings.store.startswith("rocksdict://"):
+        from pipeline import tablestore
+
+        tablestore.configure(settings.rocksdb_memory_mb * 2**20)
+    for table in app.tables.values():
+        # Faust pops ``driver``/``read_only`` from this dict: one fresh dict per table.
+        table.options = {**ROCKSDB_OPTIONS, **(table.options or {})}
 
 
 @dataclass
@@ -69,7 +123,7 @@ def create_app(settings: Settings) -> faust.App:
         settings.app_id,
         broker=settings.faust_broker_url(),
         broker_credentials=_credentials(settings),
-        store=settings.store,
+        store=faust_store_url(settings.store),
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
@@ -118,6 +172,7 @@ def create_pipeline(settings: Settings, agents: tuple[str, ...] = AGENT_MODULES)
         )
     for module_name in agents:
         importlib.import_module(module_name).install(pipeline)
+    configure_table_stores(app, settings)
     _install_health(app)
     from pipeline.observability import install_metrics
 

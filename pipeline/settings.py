@@ -38,7 +38,9 @@ class Settings:
     partitions: int = 4
     replication: int = 1
     data_dir: Path = Path(".run/worker")
-    store: str = "memory://"
+    store: str = "rocksdict://"
+    #: RocksDB block cache + memtables of the whole worker (``rocksdict://``), MB.
+    rocksdb_memory_mb: int = 128
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: str = "INFO"
@@ -75,6 +77,7 @@ class Settings:
             store=source.choice_prefix(
                 "STORE", d.store, ("memory://", "rocksdb://", "rocksdict://")
             ),
+            rocksdb_memory_mb=source.integer("ROCKSDB_MEMORY_MB", d.rocksdb_memory_mb, minimum=8),
             web_host=source.text("WEB_HOST", d.web_host),
             web_port=source.integer("WEB_PORT", d.web_port, minimum=0, maximum=65535),
             log_level=source.choice("LOG_LEVEL", d.log_level, _LOG_LEVELS, upper=True),

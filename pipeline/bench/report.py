@@ -186,11 +186,21 @@ def format_table(result: dict[str, Any]) -> str:
             [
                 ("worker RSS", "; ".join(rss) or "n/a"),
                 (
-                    f"join+SLA state, {_num(memory.get('customers'))} customers",
-                    _error_or(memory, _num(memory.get("join_sla_rss_mb"), "MB RSS")),
+                    f"join+SLA state, {_num(memory.get('customers'))} customers"
+                    + (f" ({memory['store']})" if memory.get("store") else ""),
+                    _error_or(
+                        memory,
+                        _num(memory.get("join_sla_rss_mb"), "MB RSS")
+                        + (
+                            f", {_num(memory.get('join_sla_disk_mb'), 'MB on disk')}"
+                            if memory.get("join_sla_disk_mb")
+                            else ""
+                        ),
+                    ),
                 ),
                 (
-                    f"  scaled to {_num(memory.get('target_customers'))}",
+                    f"  {'scaled to' if memory.get('scaled', True) else 'for'} "
+                    f"{_num(memory.get('target_customers'))}",
                     _error_or(
                         memory,
                         f"{_num(memory.get('join_sla_rss_mb_target'), 'MB RSS')}, "

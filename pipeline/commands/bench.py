@@ -34,7 +34,7 @@ SECTIONS = ("stages", "memory", "ceiling", "pipeline", "latency")
 DEFAULTS: dict[str, tuple[int, int]] = {
     "posts": (1_000_000, 10_000),
     "latency_posts": (50_000, 2_500),
-    "state_customers": (100_000, 20_000),
+    "state_customers": (1_000_000, 100_000),
     "dedupe_posts": (1_000_000, 200_000),
     "sla_cases": (50_000, 10_000),
 }
@@ -58,7 +58,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-customers",
         type=int,
-        help="customers built in the state measurement, scaled to 1,000,000 (default 100,000)",
+        help="customers built in the state measurement, scaled to 1,000,000 when fewer "
+        "(default 1,000,000; quick 100,000)",
     )
     parser.add_argument("--workers", default="1,2", help="worker counts to run (default 1,2)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions per topic")

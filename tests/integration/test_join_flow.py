@@ -14,6 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
+import pytest
 
 from pipeline.settings import Settings
 from schemas import validate
@@ -216,11 +217,14 @@ def test_killed_worker_and_rebalance_still_one_case_per_customer(
     assert third.stop() == 0, third.tail()
 
 
+@pytest.mark.parametrize("store", ["rocksdict://", "memory://"])
 def test_idle_close_timer_closes_and_a_late_earlier_contact_reopens(
     settings: Settings,
     make_worker,  # type: ignore[no-untyped-def]
+    store: str,
 ) -> None:
-    worker = make_worker(MENTIONFLOW_JOIN_TICK_SECONDS="1")
+    # The timer scans the case table: lazily in RocksDB, from a snapshot in memory.
+    worker = make_worker(MENTIONFLOW_JOIN_TICK_SECONDS="1", MENTIONFLOW_STORE=store)
     worker.start()
     worker.wait_ready()
     first = escalation("email:old1", "email", "2026-03-01T09:00:00Z", "x", {"email": "o@x.de"})

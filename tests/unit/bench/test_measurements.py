@@ -18,6 +18,21 @@ def test_state_measurement_builds_every_section_and_scales_to_the_target() -> No
     )
 
 
+def test_state_in_rocksdict_is_on_disk_and_the_same_data_as_in_memory() -> None:
+    on_disk = measure_state(200, sample=100, posts=1000, target=200, store="rocksdict")
+    in_ram = measure_state(200, sample=100, posts=1000, target=200, store="memory")
+    assert on_disk["store"] == "rocksdict"
+    assert not on_disk["scaled"]
+    for name in ("join", "sla", "normalize_seen"):
+        assert on_disk["sections"][name]["entries"] == in_ram["sections"][name]["entries"]
+        assert (
+            on_disk["sections"][name]["serialised_mb"] == in_ram["sections"][name]["serialised_mb"]
+        )
+        assert on_disk["sections"][name]["disk_mb"] > 0
+        assert in_ram["sections"][name]["disk_mb"] == 0
+    assert on_disk["join_sla_disk_mb_target"] == on_disk["join_sla_disk_mb"]
+
+
 def test_stages_run_over_the_stream_and_count_what_they_pass_on() -> None:
     stream = generate_stream(600, 2, end=datetime(2026, 11, 23, 12, tzinfo=UTC))
     result = run_stages(stream, sla_cases=200)
