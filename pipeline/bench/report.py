@@ -71,6 +71,17 @@ def evaluate_targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "met": met,
             "of_target": _ratio(value, threshold),
         }
+    memory = result.get("memory") or {}
+    if memory.get("scaled") and memory.get("store") not in (None, "memory"):
+        # RocksDB's cache and memtables are bounded, so a linear scale-up of a smaller run
+        # is an upper bound: it can show the target met, never missed.
+        rss = out["rss_1m_customers"]
+        rss["note"] = (
+            f"upper bound, scaled from {_num(memory.get('customers'))} customers; "
+            "the full run measures 1,000,000"
+        )
+        if rss["met"] is False:
+            rss["met"] = None
     return out
 
 
@@ -221,6 +232,8 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append("targets")
     for t in targets.values():
         verdict = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+        if t.get("note"):
+            verdict += f" ({t['note']})"
         of = f" ({t['of_target']:.2f} of target)" if t.get("of_target") is not None else ""
         lines.append(
             f"  {t['label']:<42} {t['target']:>14}  measured {_num(t['measured'], t['unit'])}"

@@ -128,3 +128,16 @@ def test_summarize_in_milliseconds() -> None:
     summary = summarize([0.010, 0.020, 0.030])
     assert summary == {"count": 3, "p50_ms": 20.0, "p99_ms": 30.0, "max_ms": 30.0}
     assert summarize([])["p99_ms"] is None
+
+
+def test_scaled_rocksdb_state_is_an_upper_bound_not_a_miss() -> None:
+    over = {"store": "rocksdict", "scaled": True, "customers": 100_000}
+    big = result(memory={**result()["memory"], **over, "join_sla_rss_mb_target": 1_400.0})
+    rss = evaluate_targets(big)["rss_1m_customers"]
+    assert rss["met"] is None
+    assert "upper bound, scaled from 100,000 customers" in rss["note"]
+    small = result(memory={**result()["memory"], **over})
+    assert evaluate_targets(small)["rss_1m_customers"]["met"] is True
+    measured = result(memory={**result()["memory"], "store": "rocksdict", "scaled": False})
+    measured["memory"]["join_sla_rss_mb_target"] = 1_400.0
+    assert evaluate_targets(measured)["rss_1m_customers"]["met"] is False
