@@ -19,6 +19,7 @@ gap). Changelog records in the batch go on to the table recovery untouched.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
@@ -29,7 +30,11 @@ log = logging.getLogger(__name__)
 
 
 class Consumer(AIOKafkaConsumer):
-    """The aiokafka-driver consumer; records fetched across a rebalance are re-read."""
+    """The aiokafka-driver consumer; records fetched across a rebalance are re-read, and the
+    wait for in-flight events at a rebalance or shutdown is bounded."""
+
+    #: Seconds :meth:`wait_empty` waits for events that started processing to be acked.
+    wait_empty_timeout_s: float = 15.0
 
     async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109
         generation = self.app.consumer_generation_id
@@ -57,3 +62,27 @@ class Consumer(AIOKafkaConsumer):
         client = self._thread._ensure_consumer()
         offset = await self._thread.call_thread(client.committed, tp)
         return int(offset) if offset is not None and offset >= 0 else 0
+
+    async def wait_empty(self) -> None:
+        """Faust's wait for in-flight events, bounded by :attr:`wait_empty_timeout_s`.
+
+        Faust waits without a limit; an event left unacknowledged in a stream buffer made a
+        worker hang on SIGTERM at "Wait for streams". Giving up is safe: only acked offsets
+        are committed, so unacked events are read again by whoever owns the partition next.
+        """
+        deadline = time.monotonic() + self.wait_empty_timeout_s
+        while not self.should_stop and self._unacked_messages:
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "%d events still unacknowledged after %.0f s; going on without them "
+                    "(they are read again from the committed offsets)",
+                    len(self._unacked_messages),
+                    self.wait_empty_timeout_s,
+                )
+                break
+            await self.commit()
+            if not self._unacked_messages:
+                break
+            await self._wait_for_ack(timeout=1)
+            self._clean_unacked_messages()
+        await self.commit_and_end_transactions()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
@@ -67,3 +68,46 @@ async def test_stream_records_fetched_across_a_rebalance_are_dropped_and_reread(
 
 def test_the_app_builds_this_consumer() -> None:
     assert isinstance(create_app(Settings()).consumer, Consumer)
+
+
+def waiting_consumer(unacked: set[str], acks_after: int | None) -> Any:
+    """A Consumer with ``unacked`` in flight; they are acked after ``acks_after`` waits."""
+    consumer: Any = Consumer.__new__(Consumer)
+    consumer.__dict__["_unacked_messages"] = unacked
+    consumer.calls = []
+    consumer.wait_empty_timeout_s = 0.05
+
+    async def commit() -> None:
+        consumer.calls.append("commit")
+
+    async def wait_for_ack(timeout: float) -> None:  # noqa: ASYNC109
+        consumer.calls.append("wait")
+        if acks_after is not None and consumer.calls.count("wait") >= acks_after:
+            unacked.clear()
+
+    async def commit_and_end_transactions() -> None:
+        consumer.calls.append("final")
+
+    consumer.__dict__.update(
+        commit=commit,
+        _wait_for_ack=wait_for_ack,
+        _clean_unacked_messages=lambda: None,
+        commit_and_end_transactions=commit_and_end_transactions,
+    )
+    consumer.__dict__.update(_stopped=asyncio.Event(), _crashed=asyncio.Event())
+    return consumer
+
+
+async def test_wait_empty_returns_once_the_events_are_acked() -> None:
+    consumer = waiting_consumer({"m1"}, acks_after=2)
+    consumer.wait_empty_timeout_s = 60.0
+    await consumer.wait_empty()
+    assert consumer.calls[-1] == "final"
+    assert consumer.calls.count("wait") == 2
+
+
+async def test_wait_empty_gives_up_after_its_timeout_and_still_commits() -> None:
+    consumer = waiting_consumer({"stuck"}, acks_after=None)
+    await consumer.wait_empty()
+    assert consumer.calls[-1] == "final"
+    assert consumer._unacked_messages == {"stuck"}
