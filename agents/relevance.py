@@ -30,7 +30,7 @@ from pipeline.relevance.decision import Classifier, Decision
 from pipeline.relevance.escalation import encode_escalation
 from pipeline.relevance.metrics import RelevanceMetrics, relevance_metrics
 from pipeline.relevance.model import load_model
-from pipeline.settings import SettingsError
+from pipeline.settings import SettingsError, env_flag
 from pipeline.timeutil import utc_now
 from pipeline.watchlist import WatchList, load_watchlist
 
@@ -166,15 +166,7 @@ BATCH_WITHIN_S = 0.02
 
 def fuse_from_env(env: Mapping[str, str] | None = None) -> bool:
     """``MENTIONFLOW_FUSE_RELEVANCE`` (default off): classify inside the normaliser's agent."""
-    source = os.environ if env is None else env
-    raw = (source.get("MENTIONFLOW_FUSE_RELEVANCE") or "").strip().lower()
-    if raw in ("", "0", "false", "off", "no"):
-        return False
-    if raw in ("1", "true", "on", "yes"):
-        return True
-    raise SettingsError(
-        f"MENTIONFLOW_FUSE_RELEVANCE (environment): expected on/off (1/0, true/false), got {raw!r}"
-    )
+    return env_flag("FUSE_RELEVANCE", False, env)
 
 
 def install(pipeline: Pipeline) -> None:

@@ -20,7 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pipeline.lag import LagCollector, fetch_group_lag
 from pipeline.metrics import pipeline_metrics
 from pipeline.satisfaction import targets_from_env
-from pipeline.settings import Settings, SettingsError
+from pipeline.settings import Settings, SettingsError, env_flag
 
 __all__ = [
     "LAG_INTERVAL_S",
@@ -57,15 +57,7 @@ def faust_sensor_from_env(env: Mapping[str, str] | None = None) -> bool:
     and the lag runbook use ``faust_*`` series; turn it off (``0``/``false``/``off``) on
     throughput-bound fleets that only use the ``mentionflow_*`` metrics and consumer lag.
     """
-    source = os.environ if env is None else env
-    raw = (source.get("MENTIONFLOW_FAUST_SENSOR") or "").strip().lower()
-    if raw in ("", "1", "true", "on", "yes"):
-        return True
-    if raw in ("0", "false", "off", "no"):
-        return False
-    raise SettingsError(
-        f"MENTIONFLOW_FAUST_SENSOR (environment): expected on/off (1/0, true/false), got {raw!r}"
-    )
+    return env_flag("FAUST_SENSOR", True, env)
 
 
 def install_metrics(

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENV_PREFIX", "MIN_KEY_SECRET", "Settings", "SettingsError", "customer_key_secret"]
+__all__ = [
+    "ENV_PREFIX",
+    "MIN_KEY_SECRET",
+    "Settings",
+    "SettingsError",
+    "customer_key_secret",
+    "env_flag",
+]
 
 ENV_PREFIX = "MENTIONFLOW_"
 _SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -196,6 +203,14 @@ def customer_key_secret(env: Mapping[str, str] | None = None) -> bytes | None:
     if not settings.hash_customer_keys or settings.customer_key_secret is None:
         return None
     return settings.customer_key_secret.encode("utf-8")
+
+
+def env_flag(name: str, default: bool, env: Mapping[str, str] | None = None) -> bool:
+    """``MENTIONFLOW_<name>`` as a boolean (1/0, true/false, yes/no, on/off; blank: default).
+
+    For switches read outside :class:`Settings`; errors name the variable like every setting.
+    """
+    return _Env(os.environ if env is None else env).boolean(name, default)
 
 
 class _Env:
