@@ -118,6 +118,8 @@ def attach_downstream(pipeline: Pipeline, handler: Downstream) -> bool:
 
 def install(pipeline: Pipeline) -> None:
     app, settings = pipeline.app, pipeline.settings
+    if settings.front == "batch":  # agents.front does this stage (and keeps no table)
+        return
     downstream: list[Downstream] = []
     _downstream[app] = downstream
     raw = pipeline.topic("mentions.raw")

@@ -178,6 +178,8 @@ def install(pipeline: Pipeline) -> None:
     worker; the normaliser still writes it. Otherwise an agent consumes
     ``mentions.normalized``.
     """
+    if pipeline.settings.front == "batch":  # agents.front classifies in its batch loop
+        return
     stage = build_stage(pipeline)
     source = pipeline.topic("mentions.normalized")
     escalated = pipeline.topic("mentions.escalated")

@@ -9,8 +9,10 @@ original bytes), and installs the agents. Each module in ``agents/`` exposes
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import faust
 
@@ -22,6 +24,7 @@ __all__ = [
     "AGENT_MODULES",
     "ROCKSDB_OPTIONS",
     "Pipeline",
+    "add_readiness_check",
     "configure_table_stores",
     "create_pipeline",
     "faust_store_url",
@@ -29,6 +32,7 @@ __all__ = [
 
 #: Stages in flow order; each module has ``install(pipeline: Pipeline) -> None``.
 AGENT_MODULES: tuple[str, ...] = (
+    "agents.front",
     "agents.normalize",
     "agents.relevance",
     "agents.join",
@@ -176,23 +180,43 @@ def create_pipeline(settings: Settings, agents: tuple[str, ...] = AGENT_MODULES)
     _install_health(app)
     from pipeline.observability import install_metrics
 
-    install_metrics(app, settings.app_id, settings)
+    groups = [settings.app_id]
+    if settings.front == "batch":
+        from pipeline.front import front_group
+
+        groups.append(front_group(settings.app_id))
+    install_metrics(app, groups, settings)
     return pipeline
 
 
+#: Readiness of services started with an app (the batch front stage): ``(ready, details)``.
+ReadinessCheck = Callable[[], tuple[bool, dict[str, Any]]]
+_readiness_checks: WeakKeyDictionary[faust.App, list[ReadinessCheck]] = WeakKeyDictionary()
+
+
+def add_readiness_check(app: faust.App, check: ReadinessCheck) -> None:
+    """``/ready`` of ``app`` is also false while ``check`` says not ready."""
+    _readiness_checks.setdefault(app, []).append(check)
+
+
 def readiness(app: faust.App) -> dict[str, Any]:
-    """Ready: started, not rebalancing, table recovery done, some partitions assigned."""
+    """Ready: started, not rebalancing, table recovery done, some partitions assigned, and
+    every check of :func:`add_readiness_check` ready."""
     started = bool(app.started) if hasattr(app, "started") else True
     assignment = app.consumer.assignment() if app.producer is not None else set()
     recovery = getattr(app.tables, "recovery", None)
     recovered = recovery is None or (recovery.completed.is_set() and not recovery.in_recovery)
     ready = started and not app.rebalancing and recovered and bool(assignment)
-    return {
-        "ready": ready,
+    state: dict[str, Any] = {
         "rebalancing": bool(app.rebalancing),
         "recovered": recovered,
         "assigned_partitions": len(assignment),
     }
+    for check in _readiness_checks.get(app, ()):
+        ok, details = check()
+        ready = ready and ok
+        state.update(details)
+    return {"ready": ready, **state}
 
 
 def _install_health(app: faust.App) -> None:

@@ -87,14 +87,20 @@ async def fetch_group_lag(
 
 
 class LagCollector(Collector):
-    """Serves the latest :class:`LagSnapshot`; nothing once it is older than ``max_age_s``."""
+    """Serves the latest :class:`LagSnapshot` of each group (a worker has two with the batch
+    front stage); a group's snapshot is dropped once it is older than ``max_age_s``."""
 
     def __init__(self, max_age_s: float = 90.0) -> None:
         self.max_age_s = max_age_s
-        self.snapshot: LagSnapshot | None = None
+        self.snapshots: dict[str, LagSnapshot] = {}
+
+    @property
+    def snapshot(self) -> LagSnapshot | None:
+        """The most recent snapshot of any group (None before the first)."""
+        return max(self.snapshots.values(), key=lambda s: s.taken_at, default=None)
 
     def update(self, snapshot: LagSnapshot) -> None:
-        self.snapshot = snapshot
+        self.snapshots[snapshot.group] = snapshot
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         lag = GaugeMetricFamily(
@@ -107,8 +113,9 @@ class LagCollector(Collector):
             "Unix time of the lag snapshot",
             labels=["group"],
         )
-        snap = self.snapshot
-        if snap is not None and time.time() - snap.taken_at <= self.max_age_s:
+        for snap in sorted(self.snapshots.values(), key=lambda s: s.group):
+            if time.time() - snap.taken_at > self.max_age_s:
+                continue
             for (topic, partition), value in sorted(snap.lag.items()):
                 lag.add_metric([snap.group, topic, str(partition)], value)
             updated.add_metric([snap.group], snap.taken_at)

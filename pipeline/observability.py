@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import faust
@@ -61,7 +61,10 @@ def faust_sensor_from_env(env: Mapping[str, str] | None = None) -> bool:
 
 
 def install_metrics(
-    app: faust.App, group: str, settings: Settings, registry: CollectorRegistry | None = None
+    app: faust.App,
+    group: str | Sequence[str],
+    settings: Settings,
+    registry: CollectorRegistry | None = None,
 ) -> CollectorRegistry:
     """Faust sensor (unless turned off), consumer-lag collector and ``/metrics`` on ``app``.
 
@@ -78,11 +81,13 @@ def install_metrics(
         setup_prometheus_sensors(app, pattern="/metrics/faust", registry=own, name_prefix="faust")
     lag = LagCollector(max_age_s=LAG_INTERVAL_S * 6)
     own.register(lag)
+    groups = [group] if isinstance(group, str) else list(group)
 
     @app.timer(LAG_INTERVAL_S, on_leader=True)  # type: ignore[untyped-decorator]
     async def refresh_lag() -> None:
         try:
-            lag.update(await fetch_group_lag(settings, group))
+            for name in groups:
+                lag.update(await fetch_group_lag(settings, name))
         except Exception as exc:  # lag is advisory: never let it stop the worker
             log.warning("consumer lag not refreshed: %s: %s", type(exc).__name__, exc)
 

@@ -21,11 +21,14 @@ __all__ = [
     "SettingsError",
     "customer_key_secret",
     "env_flag",
+    "front_from_env",
 ]
 
 ENV_PREFIX = "MENTIONFLOW_"
 _SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+#: ``MENTIONFLOW_FRONT``: the per-post stages as one aiokafka batch loop, or two Faust agents.
+FRONT_MODES = ("batch", "faust")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: Shortest accepted pepper for customer-key hashing (characters).
 MIN_KEY_SECRET = 16
@@ -68,6 +71,9 @@ class Settings:
     #: (``MENTIONFLOW_HASH_CUSTOMER_KEYS``), peppered with ``MENTIONFLOW_CUSTOMER_KEY_SECRET``.
     hash_customer_keys: bool = False
     customer_key_secret: str | None = field(default=None, repr=False)
+    #: How normalise -> dedupe -> relevance run (``MENTIONFLOW_FRONT``): ``batch`` (one
+    #: aiokafka loop, :mod:`pipeline.front`) or ``faust`` (two Faust agents).
+    front: str = "batch"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +111,7 @@ class Settings:
             session_timeout_s=source.number("SESSION_TIMEOUT", d.session_timeout_s, minimum=6.0),
             hash_customer_keys=source.boolean("HASH_CUSTOMER_KEYS", d.hash_customer_keys),
             customer_key_secret=source.optional("CUSTOMER_KEY_SECRET"),
+            front=source.choice("FRONT", d.front, FRONT_MODES, lower=True),
         )
         settings.check()
         return settings
@@ -205,6 +212,13 @@ def customer_key_secret(env: Mapping[str, str] | None = None) -> bytes | None:
     return settings.customer_key_secret.encode("utf-8")
 
 
+def front_from_env(env: Mapping[str, str] | None = None) -> str:
+    """``MENTIONFLOW_FRONT`` alone (``batch`` or ``faust``), for code that needs no other setting."""
+    return _Env(os.environ if env is None else env).choice(
+        "FRONT", _DEFAULTS.front, FRONT_MODES, lower=True
+    )
+
+
 def env_flag(name: str, default: bool, env: Mapping[str, str] | None = None) -> bool:
     """``MENTIONFLOW_<name>`` as a boolean (1/0, true/false, yes/no, on/off; blank: default).
 
@@ -278,13 +292,21 @@ class _Env:
         return number
 
     def choice(
-        self, name: str, default: str, allowed: tuple[str, ...], *, upper: bool = False
+        self,
+        name: str,
+        default: str,
+        allowed: tuple[str, ...],
+        *,
+        upper: bool = False,
+        lower: bool = False,
     ) -> str:
         value = self._raw(name)
         if value is None:
             return default
         if upper:
             value = value.upper()
+        if lower:
+            value = value.lower()
         if value not in allowed:
             raise self._fail(name, f"one of {', '.join(allowed)}", value)
         return value

@@ -109,6 +109,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         description="customer satisfaction survey answers",
     ),
     TopicSpec(
+        "normalize.seen",
+        "mention id",
+        None,
+        compacted=True,
+        description="dedupe changelog of the batch front stage: mention ids already passed on "
+        "(value b'<epoch s>:<raw partition>', same partition number as the raw record)",
+    ),
+    TopicSpec(
         "connectors.checkpoints",
         "connector name",
         None,

@@ -17,7 +17,7 @@ from connectors.youtube import YouTubeConnector
 from pipeline.settings import Settings
 from schemas import validate
 from tests.support.connectors import ApiServer, json_response, raw_response
-from tests.support.kafka import consume_until, wait_consumed
+from tests.support.kafka import consume_until, wait_consumed, worker_group
 
 
 def _yt(cid: str, channel: str, text: str, parent: str | None = None) -> dict[str, Any]:
@@ -172,7 +172,9 @@ def test_new_payload_types_become_valid_mentions(
             await api.close()
 
     asyncio.run(fetch())
-    assert asyncio.run(wait_consumed(settings, "mentions.raw", settings.app_id)), worker.tail()
+    assert asyncio.run(
+        wait_consumed(settings, "mentions.raw", worker_group(settings, "mentions.raw") or "")
+    ), worker.tail()
     records = asyncio.run(
         consume_until(settings, "mentions.normalized", lambda rs: len(rs) >= 5, timeout_s=60)
     )

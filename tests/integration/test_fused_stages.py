@@ -38,6 +38,7 @@ def test_fused_worker_normalises_and_escalates_once(  # type: ignore[no-untyped-
     worker = make_worker(
         MENTIONFLOW_WATCHLIST=str(REPO / "config" / "watchlist.sample.yaml"),
         MENTIONFLOW_FUSE_RELEVANCE="1",
+        MENTIONFLOW_FRONT="faust",  # fusing is a mode of the Faust agents
     )
     worker.start()
     worker.wait_ready()

@@ -24,7 +24,7 @@ from pipeline.deadletter import DeadLetter
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 from schemas import validate
-from tests.support.kafka import consume_until, produce, wait_consumed
+from tests.support.kafka import consume_until, produce, wait_consumed, worker_group
 from tests.support.posts import email, tweet, webhook
 from tests.unit.fuzz.corpus import hostile_records, run_corpus
 
@@ -84,7 +84,9 @@ def test_garbage_is_dead_lettered_and_good_posts_still_flow(
             settings, "mentions.deadletter", lambda rs: len(rs) >= len(bad), timeout_s=120
         )
     )
-    assert asyncio.run(wait_consumed(settings, "mentions.raw", settings.app_id)), worker.tail()
+    assert asyncio.run(
+        wait_consumed(settings, "mentions.raw", worker_group(settings, "mentions.raw") or "")
+    ), worker.tail()
 
     # Every good post published after the garbage was normalised.
     assert len(normalized) == len(good), worker.tail()

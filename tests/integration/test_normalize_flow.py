@@ -12,7 +12,7 @@ import orjson
 from connectors.replay import ReplayConnector
 from pipeline.settings import Settings
 from schemas import validate
-from tests.support.kafka import consume_until, wait_consumed
+from tests.support.kafka import consume_until, wait_consumed, worker_group
 from tests.support.posts import mixed
 
 
@@ -33,7 +33,9 @@ def test_replayed_twice_every_valid_post_once_every_bad_one_dead_lettered(
         connector = ReplayConnector(replay_file, settings, resume=False)
         assert asyncio.run(connector.run()) == len(lines)
 
-    assert asyncio.run(wait_consumed(settings, "mentions.raw", settings.app_id)), worker.tail()
+    assert asyncio.run(
+        wait_consumed(settings, "mentions.raw", worker_group(settings, "mentions.raw") or "")
+    ), worker.tail()
     normalized = asyncio.run(
         consume_until(
             settings, "mentions.normalized", lambda rs: len(rs) >= len(valid_ids), timeout_s=60

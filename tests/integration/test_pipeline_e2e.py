@@ -20,7 +20,7 @@ from pipeline.sample import generate
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 from schemas import validate
-from tests.support.kafka import Record, consume_until, read_all, wait_consumed
+from tests.support.kafka import Record, consume_until, read_all, wait_worker_consumed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,10 +46,9 @@ def test_sample_stream_end_to_end(make_worker, settings: Settings, tmp_path: Pat
     worker.start()
     worker.wait_ready()
     assert asyncio.run(ReplayConnector(stream, settings, resume=False).run()) == len(samples)
-    for topic in ("mentions.raw", "mentions.normalized", "mentions.escalated"):
-        assert asyncio.run(wait_consumed(settings, topic, settings.app_id, timeout_s=120)), (
-            f"{topic} not consumed\n{worker.tail()}"
-        )
+    flow = ("mentions.raw", "mentions.normalized", "mentions.escalated")
+    late = asyncio.run(wait_worker_consumed(settings, flow, timeout_s=120))
+    assert late is None, f"{late} not consumed\n{worker.tail()}"
 
     escalated = [
         orjson.loads(r.value or b"") for r in asyncio.run(read_all(settings, "mentions.escalated"))

@@ -62,7 +62,9 @@ def test_escalations_are_keyed_by_customer_and_chatter_is_dropped(
     records = [(m.id.encode(), m.to_json()) for m in {**must, **never, **chatter}.values()]
     asyncio.run(produce(settings, "mentions.normalized", records))
 
-    worker = make_worker(MENTIONFLOW_WATCHLIST=str(watchlist))
+    # The Faust relevance agent reads mentions.normalized; the batch front stage reads only
+    # mentions.raw (its classification is covered by the e2e and front-stage tests).
+    worker = make_worker(MENTIONFLOW_WATCHLIST=str(watchlist), MENTIONFLOW_FRONT="faust")
     worker.start()
     worker.wait_ready()
     got = asyncio.run(

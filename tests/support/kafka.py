@@ -42,8 +42,46 @@ def settings_env(bootstrap: str, prefix: str, data_dir: Path, **extra: str) -> d
         "MENTIONFLOW_WEB_PORT": str(free_port()),
         "MENTIONFLOW_CONNECT_TIMEOUT": "5",
     }
+    # The suite runs with either front stage: `MENTIONFLOW_FRONT=faust make integration`.
+    if os.environ.get("MENTIONFLOW_FRONT"):
+        env["MENTIONFLOW_FRONT"] = os.environ["MENTIONFLOW_FRONT"]
     env.update(extra)
     return env
+
+
+def worker_group(settings: Settings, topic: str, front: str | None = None) -> str | None:
+    """The consumer group in which a worker reads ``topic`` (``front``: the worker's
+    ``MENTIONFLOW_FRONT``, default ``settings.front``).
+
+    With the batch front stage ``mentions.raw`` is read by its own group and no worker reads
+    ``mentions.normalized`` (None); everything else is read by Faust's group (the app id).
+    """
+    from pipeline.front import front_group
+
+    if (front or settings.front) == "batch":
+        if topic == "mentions.raw":
+            return front_group(settings.app_id)
+        if topic == "mentions.normalized":
+            return None
+    return settings.app_id
+
+
+async def wait_worker_consumed(
+    settings: Settings,
+    topics: tuple[str, ...],
+    *,
+    front: str | None = None,
+    timeout_s: float = 60.0,
+) -> str | None:
+    """Wait until the workers have committed the end of each of ``topics`` that they read
+    (:func:`worker_group`); returns the first topic that was not consumed in time, or None."""
+    for topic in topics:
+        group = worker_group(settings, topic, front)
+        if group is not None and not await wait_consumed(
+            settings, topic, group, timeout_s=timeout_s
+        ):
+            return topic
+    return None
 
 
 async def produce(

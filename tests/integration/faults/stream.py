@@ -41,7 +41,7 @@ from pipeline.sample import SampleRecord, generate
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 from pipeline.watchlist import load_watchlist
-from tests.support.kafka import REPO, Record, consume_until, read_all, wait_consumed
+from tests.support.kafka import REPO, Record, consume_until, read_all, wait_worker_consumed
 
 WATCHLIST = REPO / "config" / "watchlist.sample.yaml"
 #: Every case is past a 1 s first-response target when it opens (the posts are hours old),
@@ -244,10 +244,9 @@ def collect(
     settings: Settings, stream: Stream, *, group: str, timeout_s: float, log: str = ""
 ) -> Outcome:
     """Wait until the pipeline has worked through the stream, then compare."""
-    for topic in ("mentions.raw", "mentions.normalized", "mentions.escalated"):
-        assert asyncio.run(wait_consumed(settings, topic, group, timeout_s=timeout_s)), (
-            f"{topic} not consumed within {timeout_s} s\n{log}"
-        )
+    flow = ("mentions.raw", "mentions.normalized", "mentions.escalated")
+    late = asyncio.run(wait_worker_consumed(settings, flow, timeout_s=timeout_s))
+    assert late is None, f"{late} not consumed within {timeout_s} s\n{log}"
     out = Outcome(posts=len(stream.samples))
 
     escalations = asyncio.run(read_all(settings, "mentions.escalated"))
