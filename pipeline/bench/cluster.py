@@ -30,6 +30,7 @@ __all__ = [
     "Progress",
     "Worker",
     "cpu_seconds",
+    "flow_groups",
     "flow_topics",
     "pipeline_env",
     "publish",
@@ -51,13 +52,24 @@ FLOW_TOPICS: tuple[str, ...] = (
 
 
 def flow_topics() -> tuple[str, ...]:
-    """:data:`FLOW_TOPICS` the workers consume: without ``mentions.normalized`` when the
-    relevance stage is fused into the normaliser (``MENTIONFLOW_FUSE_RELEVANCE``)."""
+    """:data:`FLOW_TOPICS` the workers consume: without ``mentions.normalized`` with the
+    batch front stage (``MENTIONFLOW_FRONT=batch``, the default) or when the relevance stage
+    is fused into the normaliser (``MENTIONFLOW_FUSE_RELEVANCE``)."""
     from agents.relevance import fuse_from_env
+    from pipeline.settings import front_from_env
 
-    if fuse_from_env():
+    if front_from_env() == "batch" or fuse_from_env():
         return tuple(t for t in FLOW_TOPICS if t != "mentions.normalized")
     return FLOW_TOPICS
+
+
+def flow_groups(app_id: str) -> dict[str, str]:
+    """The consumer group reading each topic other than the app's own group: with the batch
+    front stage, ``mentions.raw`` is read by :func:`pipeline.front.front_group`."""
+    from pipeline.front import front_group
+    from pipeline.settings import front_from_env
+
+    return {"mentions.raw": front_group(app_id)} if front_from_env() == "batch" else {}
 
 
 _runs = itertools.count()
@@ -226,10 +238,18 @@ async def publish(
 class Progress:
     """Committed offsets of a consumer group against the end offsets of topics."""
 
-    def __init__(self, settings: Settings, group: str, topics: Sequence[str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        topics: Sequence[str],
+        groups: dict[str, str] | None = None,
+    ) -> None:
+        """``groups``: logical topic -> the group reading it, where not ``group``."""
         self.settings = settings
         self.group = group
         self.names = [settings.topic(t) for t in topics]
+        self.groups = {settings.topic(t): g for t, g in (groups or {}).items()}
         self._admin: Any = None
         self._consumer: Any = None
 
@@ -262,7 +282,10 @@ class Progress:
         if not tps:
             return 0, 0
         ends = await self._consumer.end_offsets(tps)
-        committed = await self._admin.list_consumer_group_offsets(self.group, partitions=tps)
+        committed = {}
+        for group in {self.groups.get(tp.topic, self.group) for tp in tps}:
+            mine = [tp for tp in tps if self.groups.get(tp.topic, self.group) == group]
+            committed.update(await self._admin.list_consumer_group_offsets(group, partitions=mine))
         lag = 0
         for tp in tps:
             meta = committed.get(tp)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.bench.cluster import Progress, flow_topics, publish
+from pipeline.bench.cluster import Progress, flow_groups, flow_topics, publish
 from pipeline.bench.stream import BenchStream
 from pipeline.settings import Settings
 
@@ -104,7 +104,9 @@ async def measure_latency(
     """Publish ``stream`` at ``rate`` posts/s to the running pipeline of ``settings``."""
     escalated_start = await _ends(settings, "mentions.escalated")
     cases_start = await _ends(settings, "cases")
-    async with Progress(settings, settings.app_id, flow_topics()) as progress:
+    async with Progress(
+        settings, settings.app_id, flow_topics(), flow_groups(settings.app_id)
+    ) as progress:
         _, before = await progress.snapshot()
         first, last_ack, sent = await publish(settings, "mentions.raw", stream.records(), rate=rate)
         done = await progress.wait_drained(timeout_s, min_end=before + len(stream))

@@ -23,6 +23,7 @@ from pipeline.bench.cluster import (
     Progress,
     Worker,
     cpu_seconds,
+    flow_groups,
     flow_topics,
     pipeline_env,
     publish,
@@ -72,7 +73,9 @@ async def run_pipeline(
         result["startup_seconds"] = round(await wait_ready(procs), 1)
         idle = [rss_bytes(p.pid)[0] for p in procs]
         cpu_before = [cpu_seconds(p.pid) for p in procs]
-        async with Progress(settings, settings.app_id, flow_topics()) as progress:
+        async with Progress(
+            settings, settings.app_id, flow_topics(), flow_groups(settings.app_id)
+        ) as progress:
             first, last_ack, _ = await publish(settings, "mentions.raw", stream.records())
             done = await progress.wait_drained(timeout_s, min_end=len(stream))
             if done is None:

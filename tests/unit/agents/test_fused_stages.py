@@ -41,6 +41,7 @@ def registry() -> Iterator[CollectorRegistry]:
 def _settings(tmp_path: Path) -> Settings:
     return dataclasses.replace(
         Settings(),
+        front="faust",  # these tests are about the Faust agents
         watchlist=REPO / "config" / "watchlist.sample.yaml",
         store="memory://",
         data_dir=tmp_path,

@@ -35,7 +35,9 @@ async def test_agent_escalates_drops_and_deadletters(
 ) -> None:
     wl = tmp_path / "wl.yaml"
     wl.write_text(WATCHLIST)
-    settings = dataclasses.replace(Settings(), watchlist=wl, store="memory://", data_dir=tmp_path)
+    settings = dataclasses.replace(
+        Settings(), front="faust", watchlist=wl, store="memory://", data_dir=tmp_path
+    )
     pipeline = create_pipeline(settings, agents=("agents.relevance",))
     sent: dict[str, list[tuple[bytes, bytes]]] = {
         "mentions.escalated": [],

@@ -38,3 +38,20 @@ def test_collector_serves_fresh_snapshot_and_drops_stale() -> None:
     )  # type: ignore[union-attr]
     collector.update(LagSnapshot("app", {("mentions.raw", 3): 42}, taken_at=time.time() - 120))
     assert registry.get_sample_value("mentionflow_consumer_lag", labels) is None
+
+
+def test_collector_serves_each_group_of_the_worker() -> None:
+    # With the batch front stage a worker reads mentions.raw in its own group.
+    registry = CollectorRegistry()
+    collector = LagCollector(max_age_s=60)
+    registry.register(collector)
+    collector.update(LagSnapshot("app", {("cases", 0): 3}))
+    collector.update(LagSnapshot("app-front", {("mentions.raw", 1): 7}))
+    front = {"group": "app-front", "topic": "mentions.raw", "partition": "1"}
+    assert registry.get_sample_value("mentionflow_consumer_lag", front) == 7
+    app = {"group": "app", "topic": "cases", "partition": "0"}
+    assert registry.get_sample_value("mentionflow_consumer_lag", app) == 3
+    # A stale group is dropped on its own; the other one is still served.
+    collector.update(LagSnapshot("app", {("cases", 0): 3}, taken_at=time.time() - 120))
+    assert registry.get_sample_value("mentionflow_consumer_lag", app) is None
+    assert registry.get_sample_value("mentionflow_consumer_lag", front) == 7
