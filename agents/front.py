@@ -26,7 +26,7 @@ from pipeline.app import Pipeline, add_readiness_check
 from pipeline.brand import BrandAccounts
 from pipeline.deadletter import DeadLetter
 from pipeline.front.batch import BatchOutput, RawRecord, Send
-from pipeline.front.seen import SeenStore
+from pipeline.front.seen import Seen
 from pipeline.mention import Mention
 from pipeline.metrics import StageMetrics, stage_metrics
 from pipeline.timeutil import utc_now
@@ -61,7 +61,7 @@ class FrontStage:
         self._duplicate = m.dropped.labels(STAGE, "duplicate")
         self._latency = m.latency.labels(STAGE)
 
-    def __call__(self, records: Sequence[RawRecord], seen: SeenStore) -> BatchOutput:
+    def __call__(self, records: Sequence[RawRecord], seen: Seen) -> BatchOutput:
         now = utc_now()
         brand, contains = self.brand, seen.contains
         sends: list[Send] = []

@@ -33,7 +33,7 @@ from mode import Service
 from pipeline.dedupe import encode_seen
 from pipeline.front import front_group
 from pipeline.front.batch import BatchOutput, RawRecord, first_offsets, next_offsets
-from pipeline.front.seen import SeenStore, recover
+from pipeline.front.seen import RocksSeenStore, Seen, SeenStore, recover
 from pipeline.settings import Settings
 
 __all__ = ["BATCH_MAX", "BATCH_WAIT_MS", "EXPIRE_EVERY_S", "FrontRunner", "Process"]
@@ -49,7 +49,7 @@ EXPIRE_EVERY_S = 60.0
 RETRY_PAUSE_S = 1.0
 
 #: Turns a batch of raw records into outputs; may read ``seen`` (never writes it).
-Process = Callable[[Sequence[RawRecord], SeenStore], BatchOutput]
+Process = Callable[[Sequence[RawRecord], Seen], BatchOutput]
 
 
 class FrontRunner(Service):
@@ -62,7 +62,7 @@ class FrontRunner(Service):
         self.group = front_group(settings.app_id)
         self.raw_topic = settings.topic("mentions.raw")
         self.seen_topic = settings.topic("normalize.seen")
-        self.seen = SeenStore(settings.dedupe_hours * 3600)
+        self.seen = make_store(settings)
         self.batch_max = BATCH_MAX
         self.wait_ms = BATCH_WAIT_MS
         self._lock = asyncio.Lock()
@@ -74,6 +74,9 @@ class FrontRunner(Service):
         self._consumer: Any = None
         self._producer: Any = None
         self._stopping = False
+        #: Changelog records read by the last recovery (0 after a restart on the same disk
+        #: with nothing written meanwhile).
+        self.recovered_records = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -116,6 +119,8 @@ class FrontRunner(Service):
                 await stop_consumer(self._consumer)
             if self._producer is not None:
                 await self._producer.stop()
+            if isinstance(self.seen, RocksSeenStore):
+                self.seen.close()
         log.info("front stage stopped")
 
     @property
@@ -133,6 +138,7 @@ class FrontRunner(Service):
             "front_ready": self.ready,
             "front_partitions": sorted(self._ready_parts),
             "front_seen_ids": len(self.seen),
+            "front_changelog_records_read": self.recovered_records,
         }
 
     # -- rebalance ---------------------------------------------------------------------
@@ -159,6 +165,7 @@ class FrontRunner(Service):
             read = await recover(
                 self.settings.kafka_client_kwargs(), self.seen_topic, todo, self.seen
             )
+            self.recovered_records = read
             self._ready_parts = parts
             self._assigned_once = True
             self._rebalancing = False
@@ -261,16 +268,18 @@ class FrontRunner(Service):
         # Only now: an id marked seen before its output is acknowledged could be lost.
         if output.marks:
             stamp = int(time.time())
-            add, seen_topic = self.seen.add, self.seen_topic
-            marks = []
+            by_partition: dict[int, list[bytes]] = {}
             for partition, key in output.marks:
-                add(partition, key, stamp)
-                marks.append(
-                    await producer.send(
-                        seen_topic, encode_seen(stamp, partition), key=key, partition=partition
+                by_partition.setdefault(partition, []).append(key)
+            marks = []
+            for partition, keys in by_partition.items():
+                self.seen.add_many(partition, keys, stamp)
+                value = encode_seen(stamp, partition)
+                for key in keys:
+                    marks.append(
+                        await producer.send(self.seen_topic, value, key=key, partition=partition)
                     )
-                )
-            await asyncio.gather(*marks)
+            self._applied(await asyncio.gather(*marks))
         if output.on_sent is not None:
             output.on_sent()
         await self._consumer.commit(
@@ -293,8 +302,28 @@ class FrontRunner(Service):
                     await self._producer.send(self.seen_topic, None, key=k, partition=partition)
                     for k in gone
                 ]
-                await asyncio.gather(*futures)
+                self._applied(await asyncio.gather(*futures))
                 log.info("front stage: %d seen ids expired on partition %d", len(gone), partition)
+
+    def _applied(self, written: Sequence[Any]) -> None:
+        """Record how far the store has applied the changelog (our own acked writes)."""
+        ends: dict[int, int] = {}
+        for meta in written:
+            if meta.offset >= ends.get(meta.partition, -1):
+                ends[meta.partition] = meta.offset + 1
+        for partition, end in ends.items():
+            if partition in self._ready_parts:
+                self.seen.set_offset(partition, end)
+
+
+def make_store(settings: Settings) -> Seen:
+    """The dedupe store for ``MENTIONFLOW_STORE``: in RAM for ``memory://``, else RocksDB
+    under ``MENTIONFLOW_DATA_DIR`` (one directory per changelog topic)."""
+    window_s = settings.dedupe_hours * 3600
+    if settings.store.startswith("memory://"):
+        return SeenStore(window_s)
+    directory = settings.data_dir / "front-seen" / settings.topic("normalize.seen")
+    return RocksSeenStore(window_s, directory)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

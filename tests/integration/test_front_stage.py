@@ -58,13 +58,22 @@ def test_duplicates_are_dropped_across_a_restart_from_the_changelog(
         if mark.key in raw_partition:  # raw key and mention id coincide for these sources
             assert raw_partition[mark.key] == mark.partition
 
+    # The same worker again (same disk): its RocksDB state is current, nothing to read.
+    worker.start()
+    worker.wait_ready()
+    state = worker.ready()
+    assert state is not None
+    assert state["front_ready"]
+    assert state["front_changelog_records_read"] == 0
+    assert worker.stop() == 0, worker.tail()
+
     # A new worker (fresh data directory): its state comes from the changelog alone.
     again = make_worker().start()
     again.wait_ready()
     state = again.ready()
     assert state is not None
     assert state["front_ready"]
-    assert state["front_seen_ids"] == 300
+    assert state["front_changelog_records_read"] == 300
     _replay(settings, tmp_path / "b.jsonl", first + later)
     _consumed(settings, again)
     assert again.stop() == 0, again.tail()
