@@ -243,6 +243,10 @@ class SlaService:
             if not isinstance(record, dict):
                 raise CaseError("expected a JSON object")
             case_id = record.get("case_id")
+            if kind == "response" and not case_id and record.get("mention_id"):
+                # The join looks its case up by the post and publishes it again, case_id set.
+                metrics.stage_metrics().dropped.labels("sla.response", "routed_by_join").inc()
+                return
             if not isinstance(case_id, str) or not case_id:
                 raise CaseError(f"case_id: expected a non-empty string, got {case_id!r}")
         except (orjson.JSONDecodeError, CaseError) as exc:

@@ -501,3 +501,23 @@ async def test_open_cases_gauge_follows_opens_resolves_and_rebalances(harness: H
         await svc.tick(actives=frozenset({0, 1}))
         assert _open_gauge("P2", "social") == 2.0
         assert _open_gauge("P1", "social") == 1.0
+
+
+async def test_response_with_only_a_mention_id_is_left_to_the_join(harness: Harness) -> None:
+    from prometheus_client import REGISTRY
+
+    labels = {"stage": "sla.response", "reason": "routed_by_join"}
+    before = REGISTRY.get_sample_value("mentionflow_stage_dropped_total", labels) or 0.0
+    svc = harness.svc
+    async with svc.responses_agent.test_context() as responses:
+        record = {
+            "schema_version": 1,
+            "id": "r9",
+            "case_id": None,
+            "mention_id": "twitter:1",
+            "responded_at": "2026-11-23T10:05:00Z",
+            "kind": "reply",
+        }
+        await responses.put(orjson.dumps(record), key=b"twitter:1", partition=0)
+    assert harness.dead == []  # not a dead letter: the join publishes it again with case_id
+    assert REGISTRY.get_sample_value("mentionflow_stage_dropped_total", labels) == before + 1
