@@ -22,6 +22,7 @@ fetched across a rebalance are not processed but re-read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -166,6 +167,7 @@ class FrontRunner(Service):
                 self.settings.kafka_client_kwargs(), self.seen_topic, todo, self.seen
             )
             self.recovered_records = read
+            await self._adopt_faust_offsets(assigned)
             self._ready_parts = parts
             self._assigned_once = True
             self._rebalancing = False
@@ -177,6 +179,48 @@ class FrontRunner(Service):
             read,
             time.monotonic() - started,
         )
+
+    async def _adopt_faust_offsets(self, assigned: set[Any]) -> None:
+        """Start where the Faust normaliser stopped, on a switch from ``MENTIONFLOW_FRONT=faust``.
+
+        A raw partition without a commit in the front group but with one in the app's Faust
+        group (the ``normalize`` agent's) is read from the latter, instead of from the
+        earliest record (which would normalise the topic's whole retention again).
+        """
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        missing = [tp for tp in assigned if await self._consumer.committed(tp) is None]
+        if not missing:
+            return
+        admin = AIOKafkaAdminClient(**self.settings.kafka_client_kwargs())
+        try:
+            await admin.start()
+            offsets = await admin.list_consumer_group_offsets(
+                self.settings.app_id, partitions=missing
+            )
+        except Exception as exc:
+            log.warning(
+                "front stage: offsets of group %s not read (%s: %s); new partitions start "
+                "from the earliest record",
+                self.settings.app_id,
+                type(exc).__name__,
+                exc,
+            )
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+        for tp in missing:
+            meta = offsets.get(tp)
+            if meta is not None and meta.offset >= 0:
+                self._consumer.seek(tp, meta.offset)
+                log.info(
+                    "front stage: %s[%d] starts at offset %d, where group %s committed",
+                    tp.topic,
+                    tp.partition,
+                    meta.offset,
+                    self.settings.app_id,
+                )
 
     # -- the loop ----------------------------------------------------------------------
 

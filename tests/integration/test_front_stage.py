@@ -146,3 +146,25 @@ def test_either_front_normalises_each_post_once(
     assert max(ids.values()) == 1
     dead = asyncio.run(read_all(settings, "mentions.deadletter"))
     assert len(dead) == 2 * len(bad)
+
+
+def test_switching_from_the_faust_front_continues_where_it_stopped(
+    settings: Settings, make_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    lines, valid, _ = mixed(300, malformed_share=0.0, seed=44)
+    old = make_worker(MENTIONFLOW_FRONT="faust").start()
+    old.wait_ready()
+    _replay(settings, tmp_path / "a.jsonl", lines[:200])
+    assert asyncio.run(wait_consumed(settings, "mentions.raw", settings.app_id, timeout_s=90)), (
+        old.tail()
+    )
+    assert old.stop() == 0, old.tail()
+
+    new = make_worker(MENTIONFLOW_FRONT="batch").start()
+    new.wait_ready()
+    _replay(settings, tmp_path / "b.jsonl", lines[200:])
+    _consumed(settings, new)
+    assert new.stop() == 0, new.tail()
+    ids = _normalized(settings)
+    assert sorted(ids) == sorted(valid)
+    assert max(ids.values()) == 1, "the batch front re-read what the Faust front had done"

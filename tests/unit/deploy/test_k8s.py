@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from pipeline.front import front_group
 from tests.support.kafka import REPO
 
 K8S = REPO / "deploy" / "k8s"
@@ -76,11 +77,19 @@ def test_scaledobject_scales_the_workers_on_lag() -> None:
     (scaled,) = by_kind("ScaledObject")
     target = scaled["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
-    (trigger,) = scaled["spec"]["triggers"]
-    assert trigger["type"] == "kafka"
-    assert trigger["metadata"]["consumerGroup"] == config["data"]["MENTIONFLOW_APP_ID"]
-    assert trigger["metadata"]["bootstrapServers"] == config["data"]["MENTIONFLOW_KAFKA_BOOTSTRAP"]
-    assert int(trigger["metadata"]["lagThreshold"]) > 0
+    faust, front = scaled["spec"]["triggers"]
+    app_id = config["data"]["MENTIONFLOW_APP_ID"]
+    assert faust["metadata"]["consumerGroup"] == app_id
+    # The batch front stage (the default) reads mentions.raw in its own group.
+    assert config["data"].get("MENTIONFLOW_FRONT", "batch") == "batch"
+    assert front["metadata"]["consumerGroup"] == front_group(app_id)
+    assert front["metadata"]["topic"] == "mentions.raw"
+    for trigger in (faust, front):
+        assert trigger["type"] == "kafka"
+        assert (
+            trigger["metadata"]["bootstrapServers"] == config["data"]["MENTIONFLOW_KAFKA_BOOTSTRAP"]
+        )
+        assert int(trigger["metadata"]["lagThreshold"]) > 0
     assert scaled["spec"]["maxReplicaCount"] <= int(config["data"]["MENTIONFLOW_PARTITIONS"])
     assert scaled["spec"]["minReplicaCount"] >= 2  # with a PDB of maxUnavailable 1
 
