@@ -119,6 +119,11 @@ def attach_downstream(pipeline: Pipeline, handler: Downstream) -> bool:
 def install(pipeline: Pipeline) -> None:
     app, settings = pipeline.app, pipeline.settings
     if settings.front == "batch":  # agents.front does this stage (and keeps no table)
+        if "agents.front" not in pipeline.installed:
+            log.warning(
+                "MENTIONFLOW_FRONT=batch: agents.normalize installs nothing; the normaliser "
+                "runs in agents.front (add it to --agents, or set MENTIONFLOW_FRONT=faust)"
+            )
         return
     downstream: list[Downstream] = []
     _downstream[app] = downstream

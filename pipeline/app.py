@@ -95,6 +95,8 @@ class Pipeline:
     app: faust.App
     settings: Settings
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
+    #: Agent modules installed so far, in order.
+    installed: list[str] = field(default_factory=list)
 
     def topic(self, name: str) -> faust.TopicT:
         """A declared topic by its logical name (``mentions.raw``, ``cases``, ...)."""
@@ -176,6 +178,7 @@ def create_pipeline(settings: Settings, agents: tuple[str, ...] = AGENT_MODULES)
         )
     for module_name in agents:
         importlib.import_module(module_name).install(pipeline)
+        pipeline.installed.append(module_name)
     configure_table_stores(app, settings)
     _install_health(app)
     from pipeline.observability import install_metrics

@@ -163,9 +163,9 @@ class FrontRunner(Service):
                 self.seen.forget(partition)
             todo = parts - self._ready_parts
             started = time.monotonic()
-            read = await recover(
-                self.settings.kafka_client_kwargs(), self.seen_topic, todo, self.seen
-            )
+            read = await self._recover(todo)
+            if read is None:  # stopping
+                return
             self.recovered_records = read
             await self._adopt_faust_offsets(assigned)
             self._ready_parts = parts
@@ -180,6 +180,26 @@ class FrontRunner(Service):
             time.monotonic() - started,
         )
 
+    async def _recover(self, partitions: set[int]) -> int | None:
+        """:func:`recover` until it succeeds (a failure in the rebalance listener would leave
+        the partitions assigned but never processed); None when the runner stops first."""
+        while not self._stopping:
+            try:
+                return await recover(
+                    self.settings.kafka_client_kwargs(), self.seen_topic, partitions, self.seen
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "front stage: dedupe state of partitions %s not recovered, retrying: %s: %s",
+                    sorted(partitions),
+                    type(exc).__name__,
+                    exc,
+                )
+                await asyncio.sleep(RETRY_PAUSE_S)
+        return None
+
     async def _adopt_faust_offsets(self, assigned: set[Any]) -> None:
         """Start where the Faust normaliser stopped, on a switch from ``MENTIONFLOW_FRONT=faust``.
 
@@ -189,11 +209,11 @@ class FrontRunner(Service):
         """
         from aiokafka.admin import AIOKafkaAdminClient
 
-        missing = [tp for tp in assigned if await self._consumer.committed(tp) is None]
-        if not missing:
-            return
         admin = AIOKafkaAdminClient(**self.settings.kafka_client_kwargs())
         try:
+            missing = [tp for tp in assigned if await self._consumer.committed(tp) is None]
+            if not missing:
+                return
             await admin.start()
             offsets = await admin.list_consumer_group_offsets(
                 self.settings.app_id, partitions=missing
