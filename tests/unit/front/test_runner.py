@@ -1,0 +1,184 @@
+"""The front runner's batch protocol with fake Kafka clients: send, then mark, then commit;
+a failed send commits nothing; records fetched across a rebalance are re-read."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from pipeline.dedupe import decode_seen
+from pipeline.front.batch import BatchOutput, RawRecord, Send
+from pipeline.front.runner import FrontRunner
+from pipeline.front.seen import RocksSeenStore, Seen
+from pipeline.settings import Settings
+
+
+class Producer:
+    def __init__(self, log: list[Any], fail_topic: str | None = None) -> None:
+        self.log = log
+        self.fail_topic = fail_topic
+        self.offsets: dict[tuple[str, int], int] = {}
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        partition: int | None = None,
+    ) -> asyncio.Future[Any]:
+        part = 0 if partition is None else partition
+        offset = self.offsets.get((topic, part), 0)
+        self.offsets[(topic, part)] = offset + 1
+        self.log.append(("send", topic, key, partition, value))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if topic == self.fail_topic:
+            future.set_exception(RuntimeError("broker gone"))
+        else:
+            future.set_result(SimpleNamespace(partition=part, offset=offset))
+        return future
+
+    async def flush(self) -> None:
+        pass
+
+
+class Consumer:
+    def __init__(self, log: list[Any], topic: str, partitions: Sequence[int]) -> None:
+        self.log = log
+        self.assigned = {TopicPartition(topic, p) for p in partitions}
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.log.append(("seek", tp.partition, offset))
+
+    async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
+        self.log.append(("commit", {tp.partition: m.offset for tp, m in offsets.items()}))
+
+
+def _process(log: list[Any]) -> Any:
+    def process(records: Sequence[RawRecord], seen: Seen) -> BatchOutput:
+        sends, marks = [], []
+        for record in records:
+            assert record.key is not None
+            if seen.contains(record.partition, record.key):
+                continue
+            sends.append(Send("mentions.normalized", record.key, record.value or b""))
+            marks.append((record.partition, record.key))
+        return BatchOutput(sends, marks, on_sent=lambda: log.append(("on_sent",)))
+
+    return process
+
+
+def _runner(tmp_path: Path, log: list[Any], fail_topic: str | None = None) -> FrontRunner:
+    settings = dataclasses.replace(Settings(), data_dir=tmp_path, topic_prefix="t-")
+    runner = FrontRunner(settings, _process(log))
+    runner._producer = Producer(log, fail_topic)
+    runner._consumer = Consumer(log, settings.topic("mentions.raw"), [0, 1])
+    for partition in (0, 1):
+        runner.seen.assign(partition)
+    runner._ready_parts = {0, 1}
+    runner._assigned_once = True
+    return runner
+
+
+def _records() -> list[RawRecord]:
+    return [
+        RawRecord(0, 10, b"twitter:1", b"a"),
+        RawRecord(1, 7, b"twitter:2", b"b"),
+        RawRecord(0, 11, b"twitter:3", b"c"),
+    ]
+
+
+async def test_outputs_then_marks_then_commit(tmp_path: Path) -> None:
+    log: list[Any] = []
+    runner = _runner(tmp_path, log)
+    assert isinstance(runner.seen, RocksSeenStore)  # the default store: RocksDB
+    await runner._handle(_records())
+    kinds = [(entry[0], entry[1] if entry[0] == "send" else None) for entry in log]
+    assert kinds == [
+        ("send", "t-mentions.normalized"),
+        ("send", "t-mentions.normalized"),
+        ("send", "t-mentions.normalized"),
+        ("send", "t-normalize.seen"),
+        ("send", "t-normalize.seen"),
+        ("send", "t-normalize.seen"),
+        ("on_sent", None),
+        ("commit", None),
+    ]
+    marks = [e for e in log if e[0] == "send" and e[1] == "t-normalize.seen"]
+    # Each mark in the raw record's partition, valued with that partition.
+    assert {(key, part) for _, _, key, part, _ in marks} == {
+        (b"twitter:1", 0),
+        (b"twitter:3", 0),
+        (b"twitter:2", 1),
+    }
+    assert all(decode_seen(value)[1] == part for *_, part, value in marks)
+    assert log[-1] == ("commit", {0: 12, 1: 8})
+    assert runner.seen.contains(0, b"twitter:3")
+    # The store remembers how far it has applied the changelog (our own acked marks).
+    assert runner.seen.offset(0) == 2
+    assert runner.seen.offset(1) == 1
+    # The same records again: all seen, nothing sent, still committed.
+    log.clear()
+    await runner._handle(_records())
+    assert [e[0] for e in log] == ["on_sent", "commit"]
+    runner.seen.close()  # type: ignore[attr-defined]
+
+
+async def test_a_failed_send_marks_and_commits_nothing(tmp_path: Path) -> None:
+    log: list[Any] = []
+    runner = _runner(tmp_path, log, fail_topic="t-mentions.normalized")
+    with pytest.raises(RuntimeError):
+        await runner._handle(_records())
+    assert [e for e in log if e[0] != "send" or e[1] != "t-mentions.normalized"] == []
+    assert not runner.seen.contains(0, b"twitter:1")
+    runner.seen.close()  # type: ignore[attr-defined]
+
+
+def _fetched(topic: str) -> dict[TopicPartition, list[Any]]:
+    def rec(offset: int) -> Any:
+        return SimpleNamespace(offset=offset, key=b"k%d" % offset, value=b"v")
+
+    return {
+        TopicPartition(topic, 0): [rec(5), rec(6)],
+        TopicPartition(topic, 1): [rec(40)],
+    }
+
+
+async def test_records_of_a_partition_not_recovered_are_read_again(tmp_path: Path) -> None:
+    log: list[Any] = []
+    runner = _runner(tmp_path, log)
+    runner._ready_parts = {0}
+    accepted = await runner._accept(_fetched(runner.raw_topic), runner._generation)
+    assert [(r.partition, r.offset) for r in accepted] == [(0, 5), (0, 6)]
+    assert log == [("seek", 1, 40)]
+    runner.seen.close()  # type: ignore[attr-defined]
+
+
+async def test_a_fetch_across_a_rebalance_is_read_again(tmp_path: Path) -> None:
+    log: list[Any] = []
+    runner = _runner(tmp_path, log)
+    before = runner._generation
+    runner._generation += 1  # a rebalance happened while getmany waited
+    assert await runner._accept(_fetched(runner.raw_topic), before) == []
+    assert sorted(log) == [("seek", 0, 5), ("seek", 1, 40)]
+    runner.seen.close()  # type: ignore[attr-defined]
+
+
+async def test_ready_only_when_every_assigned_partition_is_recovered(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, [])
+    assert runner.ready
+    runner._ready_parts = {0}
+    assert not runner.ready
+    runner._ready_parts = {0, 1}
+    runner._rebalancing = True
+    assert not runner.ready
+    runner.seen.close()  # type: ignore[attr-defined]
