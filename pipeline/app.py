@@ -183,11 +183,17 @@ def create_pipeline(settings: Settings, agents: tuple[str, ...] = AGENT_MODULES)
     _install_health(app)
     from pipeline.observability import install_metrics
 
-    groups = [settings.app_id]
+    groups: dict[str, tuple[str, ...]] = {settings.app_id: ()}
     if settings.front == "batch":
         from pipeline.front import front_group
 
-        groups.append(front_group(settings.app_id))
+        # The app's group may keep offsets of the Faust front on these topics (a deployment
+        # switched from MENTIONFLOW_FRONT=faust): not lag, nobody in it reads them now.
+        groups[settings.app_id] = (
+            settings.topic("mentions.raw"),
+            settings.topic("mentions.normalized"),
+        )
+        groups[front_group(settings.app_id)] = ()
     install_metrics(app, groups, settings)
     return pipeline
 

@@ -10,7 +10,7 @@ reporting old numbers).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.core import GaugeMetricFamily
@@ -50,9 +50,14 @@ class LagSnapshot:
 
 
 async def fetch_group_lag(
-    settings: Settings, group: str, topics: list[str] | None = None
+    settings: Settings,
+    group: str,
+    topics: list[str] | None = None,
+    exclude: Collection[str] = (),
 ) -> LagSnapshot:
-    """Lag of consumer group ``group`` on ``topics`` (default: every topic it committed on)."""
+    """Lag of consumer group ``group`` on ``topics`` (default: every topic it committed on),
+    leaving out the topics in ``exclude`` (full names: offsets a group keeps from a reader
+    it no longer runs)."""
     from aiokafka import AIOKafkaConsumer
     from aiokafka import TopicPartition as KafkaTP
     from aiokafka.admin import AIOKafkaAdminClient
@@ -68,7 +73,9 @@ async def fetch_group_lag(
     try:
         offsets = await admin.list_consumer_group_offsets(group)
         committed = {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
-        names = sorted(topics if topics is not None else {t for t, _ in committed})
+        names = sorted(
+            set(topics if topics is not None else {t for t, _ in committed}) - set(exclude)
+        )
         parts = await partitions_of(consumer, names)
         tps = [KafkaTP(topic, p) for topic, ps in parts.items() for p in ps]
         if not tps:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import faust
@@ -62,11 +62,14 @@ def faust_sensor_from_env(env: Mapping[str, str] | None = None) -> bool:
 
 def install_metrics(
     app: faust.App,
-    group: str | Sequence[str],
+    group: str | Mapping[str, Collection[str]],
     settings: Settings,
     registry: CollectorRegistry | None = None,
 ) -> CollectorRegistry:
     """Faust sensor (unless turned off), consumer-lag collector and ``/metrics`` on ``app``.
+
+    ``group``: the consumer group whose lag is reported, or a mapping of groups to the
+    topics (full names) to leave out of their lag.
 
     Returns the app's own registry (Faust sensor and lag); ``registry`` is the pipeline
     metrics registry (default: the process-wide one).
@@ -81,13 +84,14 @@ def install_metrics(
         setup_prometheus_sensors(app, pattern="/metrics/faust", registry=own, name_prefix="faust")
     lag = LagCollector(max_age_s=LAG_INTERVAL_S * 6)
     own.register(lag)
-    groups = [group] if isinstance(group, str) else list(group)
+    # Group -> topics (full names) whose offsets it keeps but no longer reads.
+    groups: dict[str, Collection[str]] = {group: ()} if isinstance(group, str) else dict(group)
 
     @app.timer(LAG_INTERVAL_S, on_leader=True)  # type: ignore[untyped-decorator]
     async def refresh_lag() -> None:
         try:
-            for name in groups:
-                lag.update(await fetch_group_lag(settings, name))
+            for name, stale in groups.items():
+                lag.update(await fetch_group_lag(settings, name, exclude=stale))
         except Exception as exc:  # lag is advisory: never let it stop the worker
             log.warning("consumer lag not refreshed: %s: %s", type(exc).__name__, exc)
 
