@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka.abc import ConsumerRebalanceListener
@@ -72,6 +72,8 @@ class FrontRunner(Service):
         self._rebalancing = False
         self._ready_parts: set[int] = set()
         self._expired_at: dict[int, float] = {}
+        #: Where the current assignment started each partition (None: the earliest record).
+        self._starts: dict[int, int | None] = {}
         self._consumer: Any = None
         self._producer: Any = None
         self._stopping = False
@@ -167,7 +169,11 @@ class FrontRunner(Service):
             if read is None:  # stopping
                 return
             self.recovered_records = read
-            await self._adopt_faust_offsets(assigned)
+            try:
+                self._starts = await self._start_offsets(assigned)
+            except Exception as exc:  # the consumer's own reset (committed or earliest) applies
+                log.warning("front stage: start offsets not set: %s: %s", type(exc).__name__, exc)
+                self._starts = {}
             self._ready_parts = parts
             self._assigned_once = True
             self._rebalancing = False
@@ -200,47 +206,63 @@ class FrontRunner(Service):
                 await asyncio.sleep(RETRY_PAUSE_S)
         return None
 
-    async def _adopt_faust_offsets(self, assigned: set[Any]) -> None:
-        """Start where the Faust normaliser stopped, on a switch from ``MENTIONFLOW_FRONT=faust``.
-
-        A raw partition without a commit in the front group but with one in the app's Faust
-        group (the ``normalize`` agent's) is read from the latter, instead of from the
-        earliest record (which would normalise the topic's whole retention again).
+    async def _start_offsets(self, assigned: set[Any]) -> dict[int, int | None]:
+        """Where each assigned partition starts: its commit in the front group; else, on a
+        switch from ``MENTIONFLOW_FRONT=faust``, the commit of the app's Faust group (the
+        ``normalize`` agent's), instead of the earliest record (which would normalise the
+        topic's whole retention again); else None (the earliest record). The consumer is
+        seeked there.
         """
         from aiokafka.admin import AIOKafkaAdminClient
 
-        admin = AIOKafkaAdminClient(**self.settings.kafka_client_kwargs())
-        try:
-            missing = [tp for tp in assigned if await self._consumer.committed(tp) is None]
-            if not missing:
-                return
-            await admin.start()
-            offsets = await admin.list_consumer_group_offsets(
-                self.settings.app_id, partitions=missing
-            )
-        except Exception as exc:
-            log.warning(
-                "front stage: offsets of group %s not read (%s: %s); new partitions start "
-                "from the earliest record",
-                self.settings.app_id,
-                type(exc).__name__,
-                exc,
-            )
-            return
-        finally:
-            with contextlib.suppress(Exception):
-                await admin.close()
-        for tp in missing:
-            meta = offsets.get(tp)
-            if meta is not None and meta.offset >= 0:
-                self._consumer.seek(tp, meta.offset)
-                log.info(
-                    "front stage: %s[%d] starts at offset %d, where group %s committed",
-                    tp.topic,
-                    tp.partition,
-                    meta.offset,
-                    self.settings.app_id,
+        starts: dict[int, int | None] = {}
+        for tp in assigned:
+            committed = await self._consumer.committed(tp)
+            starts[tp.partition] = committed if committed is not None and committed >= 0 else None
+        missing = [tp for tp in assigned if starts[tp.partition] is None]
+        if missing:
+            admin = AIOKafkaAdminClient(**self.settings.kafka_client_kwargs())
+            try:
+                await admin.start()
+                faust = await admin.list_consumer_group_offsets(
+                    self.settings.app_id, partitions=missing
                 )
+            except Exception as exc:
+                log.warning(
+                    "front stage: offsets of group %s not read (%s: %s); new partitions start "
+                    "from the earliest record",
+                    self.settings.app_id,
+                    type(exc).__name__,
+                    exc,
+                )
+                faust = {}
+            finally:
+                with contextlib.suppress(Exception):
+                    await admin.close()
+            for tp in missing:
+                meta = faust.get(tp)
+                if meta is not None and meta.offset >= 0:
+                    starts[tp.partition] = meta.offset
+                    log.info(
+                        "front stage: %s[%d] starts at offset %d, where group %s committed",
+                        tp.topic,
+                        tp.partition,
+                        meta.offset,
+                        self.settings.app_id,
+                    )
+        await self._seek_starts(assigned, starts)
+        return starts
+
+    async def _seek_starts(self, tps: Iterable[Any], starts: dict[int, int | None]) -> None:
+        earliest = []
+        for tp in tps:
+            offset = starts.get(tp.partition)
+            if offset is None:
+                earliest.append(tp)
+            else:
+                self._consumer.seek(tp, offset)
+        if earliest:
+            await self._consumer.seek_to_beginning(*earliest)
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -284,24 +306,27 @@ class FrontRunner(Service):
         """The fetched records this worker may process now, in partition then offset order.
 
         Records of a partition not (or no longer) recovered, or fetched before a rebalance
-        that happened meanwhile, are not processed: their partition is seeked back to the
-        first of them, so they are read again (never skipped).
+        that happened meanwhile, are not processed: their partition is seeked back to where
+        the current assignment started it (nothing of it was processed since), so they are
+        read again, never skipped.
         """
         records: list[RawRecord] = []
-        rewind: dict[int, int] = {}
+        stale: list[Any] = []
         fresh = generation == self._generation
+        assigned = self._consumer.assignment()
         for tp, items in batches.items():
             if not items:
                 continue
             if fresh and tp.partition in self._ready_parts:
                 records.extend(RawRecord(tp.partition, r.offset, r.key, r.value) for r in items)
-            else:
-                rewind[tp.partition] = items[0].offset
-        if rewind:
-            log.info(
-                "front stage: re-reading %d partitions fetched across a rebalance", len(rewind)
-            )
-            await self._rewind(rewind)
+            elif tp in assigned:
+                if tp.partition in self._starts:
+                    stale.append(tp)
+                else:  # start unknown: at least never past the first record fetched
+                    self._consumer.seek(tp, items[0].offset)
+        if stale:
+            log.info("front stage: re-reading %d partitions fetched across a rebalance", len(stale))
+            await self._seek_starts(stale, self._starts)
         return records
 
     async def _rewind(self, offsets: dict[int, int]) -> None:

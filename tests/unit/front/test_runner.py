@@ -59,6 +59,10 @@ class Consumer:
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.log.append(("seek", tp.partition, offset))
 
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        for tp in tps:
+            self.log.append(("seek", tp.partition, "earliest"))
+
     async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
         self.log.append(("commit", {tp.partition: m.offset for tp, m in offsets.items()}))
 
@@ -170,6 +174,19 @@ async def test_a_fetch_across_a_rebalance_is_read_again(tmp_path: Path) -> None:
     runner._generation += 1  # a rebalance happened while getmany waited
     assert await runner._accept(_fetched(runner.raw_topic), before) == []
     assert sorted(log) == [("seek", 0, 5), ("seek", 1, 40)]
+    runner.seen.close()  # type: ignore[attr-defined]
+
+
+async def test_a_stale_fetch_goes_back_to_where_the_assignment_started(tmp_path: Path) -> None:
+    # E.g. a switch from the Faust front: partition 0 starts at the Faust group's commit,
+    # partition 1 (no commit anywhere) at the earliest record, not at the stale fetch.
+    log: list[Any] = []
+    runner = _runner(tmp_path, log)
+    runner._starts = {0: 3, 1: None}
+    before = runner._generation
+    runner._generation += 1
+    assert await runner._accept(_fetched(runner.raw_topic), before) == []
+    assert sorted(log, key=str) == [("seek", 0, 3), ("seek", 1, "earliest")]
     runner.seen.close()  # type: ignore[attr-defined]
 
 
