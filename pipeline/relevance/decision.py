@@ -213,21 +213,22 @@ class Classifier:
             raise ValueError("repeat_contacts must have one entry per mention")
         texts: list[str] = []
         langs: list[str] = []
-        feats: list[set[str]] = []
         groups: dict[str, list[int]] = {"de": [], "en": []}
         for i, mention in enumerate(mentions):
             text = mention.text if mention.subject is None else f"{mention.subject}\n{mention.text}"
             lang = mention.lang if mention.lang and mention.lang != "und" else detect_language(text)
             texts.append(text)
             langs.append(lang)
-            feats.append(self.model.text_features(text, _source_group(mention.source)))
             groups["de" if lang[:2] == "de" else "en"].append(i)
         preds: list[dict[str, tuple[str, float]]] = [{} for _ in mentions]
         for hl, idx in groups.items():
             if not idx:
                 continue
             scorer, roles = self._scorers[hl]
-            per_head = scorer.predict([feats[i] for i in idx], [texts[i] for i in idx])
+            # the word features of Model.text_features(text, source group), looked up directly
+            per_head = scorer.predict_texts(
+                [texts[i] for i in idx], [_source_group(mentions[i].source) for i in idx]
+            )
             for role, results in zip(roles, per_head, strict=True):
                 for i, result in zip(idx, results, strict=True):
                     preds[i][role] = result

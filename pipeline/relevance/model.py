@@ -21,7 +21,7 @@ from typing import Any, cast
 import orjson
 
 from pipeline.relevance.features import _URL as _URL_RE
-from pipeline.relevance.features import char_features, features
+from pipeline.relevance.features import char_features, features, has_caps_word, tokens
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -245,6 +245,13 @@ class BatchScorer:
                     weights = np.array([stage.weights[n] for n in chars], dtype=np.float64)
                     char_blocks.append((rows, a, weights))
         self._word_index = word_index
+        # the same rows keyed for :meth:`predict_texts`: bigram features ("a|b") by their
+        # token pair, so a post's bigrams are looked up without building their strings
+        # (tokens never contain "|")
+        self._unigram_rows = {n: r for n, r in word_index.items() if "|" not in n}
+        self._bigram_rows: dict[tuple[str, ...], int] = {
+            tuple(n.split("|")): r for n, r in word_index.items() if n.count("|") == 1
+        }
         wt = np.zeros((len(word_index) + 1, 2 * n1))
         for i, head in enumerate(heads):  # row 0: the intercepts, part of every post
             a, b = self._s1[i]
@@ -269,11 +276,6 @@ class BatchScorer:
 
     def predict(self, feats: list[set[str]], texts: list[str]) -> list[list[tuple[str, float]]]:
         """Per head, per post: ``(class, confidence)`` as :meth:`Head.predict` returns it."""
-        import numpy as np
-
-        n = len(feats)
-        if n == 0 or not self.heads:
-            return [[] for _ in self.heads]
         get = self._word_index.get
         flat: list[int] = []
         starts: list[int] = []
@@ -281,6 +283,45 @@ class BatchScorer:
             starts.append(len(flat))
             flat.append(0)
             flat.extend(filter(None, map(get, fs)))  # row 0 is the intercept: never a feature
+        return self._predict(flat, starts, texts)
+
+    def predict_texts(
+        self, texts: list[str], sources: list[str | None]
+    ) -> list[list[tuple[str, float]]]:
+        """:meth:`predict` of ``[model.text_features(t, s) for t, s in zip(texts, sources)]``
+        (:meth:`Model.text_features`), without building the feature strings: the tokens
+        and token pairs are looked up directly (what the classifier calls, ~4 us a post
+        faster). The rows summed are the same; only their order may differ."""
+        uni = self._unigram_rows
+        get = uni.get
+        pair = self._bigram_rows.get
+        caps = uni.get("<caps>")
+        flat: list[int] = []
+        starts: list[int] = []
+        for text, source in zip(texts, sources, strict=True):
+            toks = tokens(text)
+            rows = set(map(get, toks))
+            rows.update(map(pair, zip(["<s>", *toks], [*toks, "</s>"], strict=True)))
+            if caps is not None and has_caps_word(text):
+                rows.add(caps)
+            if source:
+                rows.add(get("<src:" + source + ">"))
+            rows.discard(None)
+            starts.append(len(flat))
+            flat.append(0)  # row 0: the intercepts
+            flat.extend(cast(set[int], rows))
+        return self._predict(flat, starts, texts)
+
+    def _predict(
+        self, flat: list[int], starts: list[int], texts: list[str]
+    ) -> list[list[tuple[str, float]]]:
+        """Per head, per post; ``flat[starts[i]:starts[i + 1]]``: the word-table rows of
+        post ``i`` (its first is row 0)."""
+        import numpy as np
+
+        n = len(starts)
+        if n == 0 or not self.heads:
+            return [[] for _ in self.heads]
         scores = np.add.reduceat(self._word_w[flat], starts, axis=0)
         n1 = self._n1
         probs = [

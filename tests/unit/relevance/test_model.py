@@ -165,3 +165,20 @@ def test_classifier_without_heads_for_a_language() -> None:
             ]
         )
         assert [d.category for d in out] == ["outage_report", "complaint"]
+
+
+def test_predict_texts_equals_predict_on_text_features() -> None:
+    """The classifier's direct token look-up gives what scoring the feature sets gives."""
+    model = load_model()
+    heads = [h for name, h in sorted(model.heads.items()) if name.endswith("_de")]
+    scorer = BatchScorer(heads)
+    texts = [*BATCH_TEXTS, "", "DIE BAHN IST ZU SPÄT!!! 20 Minuten", "a|b c|d <num> <caps>"]
+    sources: list[str | None] = [
+        ("twitter", "facebook", "web", None)[i % 4] for i in range(len(texts))
+    ]
+    feats = [model.text_features(t, s) for t, s in zip(texts, sources, strict=True)]
+    expected = scorer.predict(feats, texts)
+    got = scorer.predict_texts(texts, sources)
+    for exp_head, got_head in zip(expected, got, strict=True):
+        assert [label for label, _ in got_head] == [label for label, _ in exp_head]
+        assert [p for _, p in got_head] == pytest.approx([p for _, p in exp_head], abs=1e-12)
