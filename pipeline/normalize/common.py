@@ -49,7 +49,7 @@ _HANDLE_RE = re.compile(r"[@#]\w+")
 _NOT_LETTER_RE = re.compile(r"[\W\d_]+")
 #: Matches (at the start) when the text has at least MIN_LANG_LETTERS letters: stops at the
 #: twelfth letter instead of copying the text without its non-letters.
-_ENOUGH_LETTERS_RE = re.compile(r"(?:[\W\d_]*+[^\W\d_]){%d}" % MIN_LANG_LETTERS)
+_ENOUGH_LETTERS_RE = re.compile(r"(?:[\W\d_]*+[^\W\d_]){" + str(MIN_LANG_LETTERS) + "}")
 _SPACES_RE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _INVISIBLE_RE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
 # C0 controls but whitespace (tab, newline, VT, FF: spaces), and DEL: a NUL in a text breaks downstream databases.
