@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import math
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any, cast
 
@@ -245,13 +246,30 @@ class BatchScorer:
                     weights = np.array([stage.weights[n] for n in chars], dtype=np.float64)
                     char_blocks.append((rows, a, weights))
         self._word_index = word_index
-        # the same rows keyed for :meth:`predict_texts`: bigram features ("a|b") by their
-        # token pair, so a post's bigrams are looked up without building their strings
-        # (tokens never contain "|")
+        # The same rows for :meth:`predict_texts`, by token id: every token of a feature
+        # gets an id (1 and 2: the post's start and end, 0: a token the model does not
+        # know); a bigram ("a|b", tokens never contain "|") is the code id(a) * M + id(b).
+        token_ids: dict[str, int] = {"<s>": 1, "</s>": 2}
+        unigrams: list[tuple[int, int]] = []
+        bigrams: list[tuple[int, int, int]] = []
+        for name, row in word_index.items():
+            parts = name.split("|")
+            if len(parts) == 1:
+                unigrams.append((token_ids.setdefault(name, len(token_ids) + 1), row))
+            elif len(parts) == 2:
+                a_id = token_ids.setdefault(parts[0], len(token_ids) + 1)
+                b_id = token_ids.setdefault(parts[1], len(token_ids) + 1)
+                bigrams.append((a_id, b_id, row))
+        self._token_ids = token_ids
         self._unigram_rows = {n: r for n, r in word_index.items() if "|" not in n}
-        self._bigram_rows: dict[tuple[str, ...], int] = {
-            tuple(n.split("|")): r for n, r in word_index.items() if n.count("|") == 1
-        }
+        self._m = m = len(token_ids) + 1
+        self._row_of_token = np.zeros(m, dtype=np.int64)
+        for tid, row in unigrams:
+            self._row_of_token[tid] = row
+        codes = np.array([a * m + b for a, b, _ in bigrams], dtype=np.int64)
+        order_b = np.argsort(codes)
+        self._bigram_codes = codes[order_b]
+        self._bigram_rows = np.array([r for _, _, r in bigrams], dtype=np.int64)[order_b]
         wt = np.zeros((len(word_index) + 1, 2 * n1))
         for i, head in enumerate(heads):  # row 0: the intercepts, part of every post
             a, b = self._s1[i]
@@ -289,32 +307,54 @@ class BatchScorer:
         self, texts: list[str], sources: list[str | None]
     ) -> list[list[tuple[str, float]]]:
         """:meth:`predict` of ``[model.text_features(t, s) for t, s in zip(texts, sources)]``
-        (:meth:`Model.text_features`), without building the feature strings: the tokens
-        and token pairs are looked up directly (what the classifier calls, ~4 us a post
-        faster). The rows summed are the same; only their order may differ."""
-        uni = self._unigram_rows
-        get = uni.get
-        pair = self._bigram_rows.get
-        caps = uni.get("<caps>")
-        flat: list[int] = []
-        starts: list[int] = []
-        for text, source in zip(texts, sources, strict=True):
-            toks = tokens(text)
-            rows = set(map(get, toks))
-            rows.update(map(pair, zip(["<s>", *toks], [*toks, "</s>"], strict=True)))
-            if caps is not None and has_caps_word(text):
-                rows.add(caps)
-            if source:
-                rows.add(get("<src:" + source + ">"))
-            rows.discard(None)
-            starts.append(len(flat))
-            flat.append(0)  # row 0: the intercepts
-            flat.extend(cast(set[int], rows))
-        return self._predict(flat, starts, texts)
+        (:meth:`Model.text_features`), without building the feature strings: each post's
+        tokens become ids, and its unigrams and bigrams are looked up for the whole batch
+        in numpy (what the classifier calls, ~8 us a post faster). The rows summed are the
+        same; only their order may differ (last-bit differences in the scores)."""
+        import numpy as np
 
-    def _predict(
-        self, flat: list[int], starts: list[int], texts: list[str]
-    ) -> list[list[tuple[str, float]]]:
+        n = len(texts)
+        if n == 0 or not self.heads:
+            return [[] for _ in self.heads]
+        get = self._token_ids.get
+        unigram = self._unigram_rows.get
+        caps = unigram("<caps>")
+        ids: list[int] = []
+        lengths: list[int] = []
+        extra: list[int] = []  # post << 32 | row of the <caps> and <src:...> features
+        for p, (text, source) in enumerate(zip(texts, sources, strict=True)):
+            toks = tokens(text)
+            ids.append(1)
+            ids.extend(map(get, toks, repeat(0)))
+            ids.append(2)
+            lengths.append(len(toks) + 2)
+            if caps is not None and has_caps_word(text):
+                extra.append(p << 32 | caps)
+            if source:
+                row = unigram("<src:" + source + ">")
+                if row is not None:
+                    extra.append(p << 32 | row)
+        arr = np.array(ids, dtype=np.int64)
+        post = np.repeat(np.arange(n, dtype=np.int64) << 32, lengths)
+        uni = self._row_of_token[arr]
+        keys = [np.arange(n, dtype=np.int64) << 32, (post | uni)[uni > 0]]
+        if self._bigram_codes.size:
+            left, right = arr[:-1], arr[1:]
+            codes = left * self._m + right
+            pos = np.searchsorted(self._bigram_codes, codes)
+            pos[pos >= self._bigram_codes.size] = 0
+            # not across posts (an end then a start), both tokens known, a model feature
+            hit = (left != 2) & (left > 0) & (right > 0) & (self._bigram_codes[pos] == codes)
+            keys.append(post[:-1][hit] | self._bigram_rows[pos[hit]])
+        if extra:
+            keys.append(np.array(extra, dtype=np.int64))
+        # sorted by post, then row; a feature counts once (binary); row 0 (the intercepts)
+        # opens every post's run
+        flat = np.unique(np.concatenate(keys))
+        starts = np.searchsorted(flat >> 32, np.arange(n, dtype=np.int64))
+        return self._predict(flat & 0xFFFFFFFF, starts, texts)
+
+    def _predict(self, flat: Any, starts: Any, texts: list[str]) -> list[list[tuple[str, float]]]:
         """Per head, per post; ``flat[starts[i]:starts[i + 1]]``: the word-table rows of
         post ``i`` (its first is row 0)."""
         import numpy as np
