@@ -50,7 +50,11 @@ _NOT_LETTER_RE = re.compile(r"[\W\d_]+")
 #: Matches (at the start) when the text has at least MIN_LANG_LETTERS letters: stops at the
 #: twelfth letter instead of copying the text without its non-letters.
 _ENOUGH_LETTERS_RE = re.compile(r"(?:[\W\d_]*+[^\W\d_]){" + str(MIN_LANG_LETTERS) + "}")
-_SPACES_RE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+# Runs of spaces become one " ": only runs that are not already a single " " are matched
+# (the same result as replacing every run, without rebuilding a text that has none).
+_SPACES_RE = re.compile(
+    r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]{2,}|[\t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]"
+)
 _INVISIBLE_RE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
 # C0 controls but whitespace (tab, newline, VT, FF: spaces), and DEL: a NUL in a text breaks downstream databases.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
@@ -182,7 +186,8 @@ def clean_text(text: str, *, unescape: bool = False) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
         text = _INVISIBLE_RE.sub("", text)
-    text = _SPACES_RE.sub(" ", text)
+    if not text.isascii() or "  " in text or "\t" in text or "\f" in text or "\v" in text:
+        text = _SPACES_RE.sub(" ", text)
     if "\n" in text:
         text = _TRAILING_RE.sub("\n", text)
         text = _BLANKS_RE.sub("\n\n", text)
