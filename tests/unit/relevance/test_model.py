@@ -182,3 +182,25 @@ def test_predict_texts_equals_predict_on_text_features() -> None:
     for exp_head, got_head in zip(expected, got, strict=True):
         assert [label for label, _ in got_head] == [label for label, _ in exp_head]
         assert [p for _, p in got_head] == pytest.approx([p for _, p in exp_head], abs=1e-12)
+
+
+def test_code_table_finds_every_code_and_nothing_else() -> None:
+    np = pytest.importorskip("numpy")
+    rnd = np.random.default_rng(3)
+    codes = np.unique(rnd.integers(0, 1 << 40, 5000))
+    values = rnd.integers(1, 1 << 30, codes.size)
+    table = model_module._CodeTable(codes, values)
+    assert table.get(codes).tolist() == values.tolist()
+    others = rnd.integers(0, 1 << 40, 20000)
+    expected = dict(zip(codes.tolist(), values.tolist(), strict=True))
+    assert table.get(others).tolist() == [expected.get(c, 0) for c in others.tolist()]
+    # 64 codes that all hash to the same first slot: found along the probe chain
+    probe = model_module._CodeTable(np.arange(64, dtype=np.int64), np.ones(64, dtype=np.int64))
+    pool = rnd.integers(0, 1 << 40, 200_000)
+    crowded = np.unique(pool[probe._slots(pool) == 7])[:64]
+    assert crowded.size == 64
+    small = model_module._CodeTable(crowded, np.arange(1, 65, dtype=np.int64))
+    assert small.get(crowded).tolist() == list(range(1, 65))
+    assert small.get(crowded + (1 << 41)).tolist() == [0] * 64
+    empty = model_module._CodeTable(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    assert empty.get(crowded).tolist() == [0] * 64
