@@ -217,15 +217,23 @@ class _CodeTable:
         bits = max(4, int(self.size * 4 - 1).bit_length())
         self._shift = np.uint64(64 - bits)
         self._mask = (1 << bits) - 1
-        self._keys = np.full(1 << bits, -1, dtype=np.int64)
+        self._keys = keys = np.full(1 << bits, -1, dtype=np.int64)
         self._values = np.zeros(1 << bits, dtype=np.int64)
-        for code, value, slot in zip(
-            codes.tolist(), values.tolist(), self._slots(codes).tolist(), strict=True
-        ):
-            while self._keys[slot] not in (-1, code):
-                slot = (slot + 1) & self._mask
-            self._keys[slot] = code
-            self._values[slot] = value
+        # insert all at once: each round, the first code wanting a free slot takes it and
+        # the others move one slot on (so every slot between a code's first slot and its
+        # own is taken, as a lookup's probe expects); codes must be distinct
+        slots = self._slots(codes)
+        todo = np.arange(self.size)
+        while todo.size:
+            free = keys[slots[todo]] == -1
+            taken, first = np.unique(slots[todo[free]], return_index=True)
+            winners = todo[free][first]
+            keys[taken] = codes[winners]
+            self._values[taken] = values[winners]
+            placed = np.zeros(self.size, dtype=bool)
+            placed[winners] = True
+            todo = todo[~placed[todo]]
+            slots[todo] = (slots[todo] + 1) & self._mask
 
     def _slots(self, codes: Any) -> Any:
         import numpy as np
@@ -334,6 +342,10 @@ class BatchScorer:
             )
         order = np.argsort(keys)
         self._char_keys = keys[order]
+        # position in _char_keys + 1, by n-gram hash (48 bits: non-negative as int64)
+        self._char_table = _CodeTable(
+            self._char_keys.astype(np.int64), np.arange(1, keys.size + 1, dtype=np.int64)
+        )
         # column-major: one contiguous gather per stage-2 column
         self._char_w = cw[order].T.copy()
         self._n1 = n1
@@ -497,9 +509,8 @@ class BatchScorer:
         key = key[np.concatenate(([True], key[1:] != key[:-1]))]
         gram = key >> shift
         owner = (key & np.uint64(_MAX_BATCH - 1)).astype(np.int64)
-        pos = np.searchsorted(self._char_keys, gram)
-        pos[pos >= self._char_keys.size] = 0
-        hit = self._char_keys[pos] == gram
+        pos = self._char_table.get(gram.astype(np.int64)) - 1
+        hit = pos >= 0
         pos, owner = pos[hit], owner[hit]
         for j in range(self._n1):
             out[:, j] = np.bincount(owner, weights=self._char_w[j][pos], minlength=len(texts))
