@@ -453,6 +453,9 @@ _ALL, _GROUP_NAMES = _compile_trie(_LEXICONS)
 # regex takes 40% less time. The one group is the hit, the same alternative ``_ALL`` picks
 # at that place (same alternation, without its ~300 groups, which the lazy repetition
 # would save and restore at every word); ``_ALL.match`` at the hit then names its category.
+#: Longer texts are scanned with ``_ALL.finditer``: the lazy repetition of ``_SCAN`` keeps
+#: ~60 bytes of ``re`` state a word until the next hit (1 MB at this length).
+_SCAN_MAX_CHARS = 20_000
 _SCAN = re.compile(
     r"(?:[^\W_]*+[\W_])*?(?<![^\W_])(" + _compile_trie(_LEXICONS, capture=False)[0].pattern + ")"
 )
@@ -461,6 +464,8 @@ _SCAN = re.compile(
 def _lexicon_hits(lower: str) -> set[str]:
     """The categories of the hits of ``_ALL.finditer(lower)``, found with :data:`_SCAN`."""
     names = _GROUP_NAMES
+    if len(lower) > _SCAN_MAX_CHARS:
+        return {names[m.lastindex - 1] for m in _ALL.finditer(lower) if m.lastindex}
     hits: set[str] = set()
     scan = _SCAN.match
     name_at = _ALL.match

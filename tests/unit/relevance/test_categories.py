@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from pipeline.relevance import categories
 from pipeline.relevance.categories import _ALL, _GROUP_NAMES, _LEXICONS, _lexicon_hits, rule_hits
 
 # The straightforward form of the lexicons: one named group per category, tried in order.
@@ -60,6 +61,14 @@ def test_word_skipping_scan_equals_finditer(text: str) -> None:
     """The scan that skips whole words finds the categories ``finditer`` finds."""
     assert _lexicon_hits(text.lower()) == _hits(_ALL, _GROUP_NAMES, text)
     assert _lexicon_hits(text.lower()) == _hits(PLAIN, None, text)
+
+
+def test_long_texts_find_the_same_hits() -> None:
+    """Past ``_SCAN_MAX_CHARS`` the plain ``finditer`` scan runs: the same hits."""
+    text = " ".join(TEXTS)
+    long_text = (text + " ") * (categories._SCAN_MAX_CHARS // len(text) + 1)
+    assert len(long_text) > categories._SCAN_MAX_CHARS
+    assert _lexicon_hits(long_text.lower()) == _lexicon_hits(text.lower())
 
 
 def test_leading_word_boundary_is_kept() -> None:
