@@ -11,6 +11,10 @@ Topology (internal topics are created by Faust with the partition counts given h
             |
     join-cases: CaseBook per customer (table join-cases)  -->  cases (key case id)
     cases + responses (N, key case id) --join-responses (table join-case-owner)--> join.contacts
+            | contact mention ids of each case; responses with only a mention_id
+            v
+    join.mentions (N, key mention id) --join-mentions (table join-mention-case)--> responses
+                                                       (the same response, case_id filled in)
 
 Why one resolver partition: every identity key of one customer must be resolved against
 one consistent graph, or two partitions would each open a case for the same person. The
@@ -53,14 +57,29 @@ from pipeline.identity.keys import normalize_keys
 from pipeline.metrics import StageMetrics, pipeline_metrics, stage_metrics
 from pipeline.timeutil import format_ts, from_epoch, parse_ts, utc_now
 
-__all__ = ["CONTACTS_TOPIC", "RESOLVE_TOPIC", "JoinAgents", "JoinConfig", "install", "install_join"]
+__all__ = [
+    "CONTACTS_TOPIC",
+    "MENTIONS_TOPIC",
+    "RESOLVE_TOPIC",
+    "JoinAgents",
+    "JoinConfig",
+    "install",
+    "install_join",
+]
 
 log = logging.getLogger(__name__)
 
 RESOLVE_TOPIC = "join.resolve"
 CONTACTS_TOPIC = "join.contacts"
+MENTIONS_TOPIC = "join.mentions"
 STAGE = "join"
 _MAX_PENDING_RESPONSES = 100
+#: How long the mention -> case index keeps a mention (s): a response to an older post
+#: (a reply found on a brand account, a ticketing system knowing only the post) is
+#: counted as unroutable and dropped.
+MENTION_INDEX_DAYS = 30
+#: Interval of the scan for index entries past that retention (s).
+MENTION_EXPIRY_SCAN_S = 3600.0
 #: Table entries scanned by the idle-close timer between two yields to the event loop.
 _SCAN_CHUNK = 1000
 
@@ -107,9 +126,11 @@ class JoinAgents:
     resolver: Any
     cases: Any
     responses: Any
+    mentions: Any
     identity: Any
     case_state: Any
     owners: Any
+    mention_cases: Any
     book: CaseBook
 
 
@@ -140,6 +161,7 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
 
     resolve_topic = internal(RESOLVE_TOPIC, 1)
     contacts_topic = internal(CONTACTS_TOPIC, settings.partitions)
+    mentions_topic = internal(MENTIONS_TOPIC, settings.partitions)
     owner_source = app.topic(
         settings.topic("cases"),
         settings.topic("responses"),
@@ -160,10 +182,13 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
     identity = table("join-identity", 1)
     case_state = table("join-cases", settings.partitions)
     owners = table("join-case-owner", settings.partitions)
+    mention_cases = table("join-mention-case", settings.partitions)
     logical = {
         "contacts": CONTACTS_TOPIC,
         "cases": "cases",
         "resolve": RESOLVE_TOPIC,
+        "mentions": MENTIONS_TOPIC,
+        "responses": "responses",
         "deadletter": "mentions.deadletter",
     }
 
@@ -361,7 +386,7 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
             return [
                 ("contacts", customer, {"type": "response", "customer": customer, "response": r})
                 for r in pending
-            ]
+            ] + index_mentions(view, case_id, data)
         if msg.topic == settings.topic("cases"):
             return []  # a tombstone or a record of another writer: nothing to route
         errors = schemas.validate("response", data)
@@ -370,7 +395,11 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
         assert isinstance(data, dict)
         case_id = str(data.get("case_id") or "")
         if not case_id:
-            log.info("join: response %s has no case_id; not routed", data.get("id"))
+            mention_id = str(data.get("mention_id") or "")
+            if mention_id:  # the case is looked up by the post it answers
+                return [("mentions", mention_id, {"type": "response", "response": data})]
+            log.info("join: response %s has neither case_id nor mention_id", data.get("id"))
+            metrics.dropped.labels("join.responses", "no_case_or_mention").inc()
             return []
         owner = view.get("o:" + case_id)
         if owner is None:
@@ -385,7 +414,109 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
         async for event in run(stream.events(), owners, owner_step, "join.responses"):
             yield event
 
-    return JoinAgents(rekey, links, resolver, cases, responses, identity, case_state, owners, book)
+    # -- 5. responses that name only the post they answer: mention id -> case id ---------
+
+    def index_mentions(view: Overlay, case_id: str, case: dict[str, Any]) -> list[Send]:
+        """Index messages for the case's contacts not indexed for it before."""
+        known = set(view.get("i:" + case_id) or ())
+        ids = [str(c["mention_id"]) for c in case["contacts"] if c.get("mention_id")]
+        new = [m for m in ids if m not in known]
+        if not new:
+            return []
+        view["i:" + case_id] = [*known, *new][-_MAX_INDEXED:]
+        at = str(case.get("updated_at") or "")
+        return [
+            ("mentions", m, {"type": "case", "mention_id": m, "case_id": case_id, "at": at})
+            for m in new
+        ]
+
+    def mention_step(event: Any, view: Overlay) -> list[Send]:
+        data = orjson.loads(event.message.value)
+        kind, partition = data.get("type"), event.message.partition
+        if kind == "expire":
+            mention_id, before = str(data["mention_id"]), float(data["before"])
+            for key in ("m:" + mention_id, "q:" + mention_id):
+                entry = view.get(key)
+                if isinstance(entry, dict) and float(entry.get("at") or 0.0) < before:
+                    del view[key]
+            return []
+        if kind == "case":
+            mention_id, case_id = str(data["mention_id"]), str(data["case_id"])
+            at = _epoch(data.get("at"))
+            view["m:" + mention_id] = {"case": case_id, "at": at, "partition": partition}
+            pending = view.get("q:" + mention_id)
+            if not pending:
+                return []
+            del view["q:" + mention_id]
+            return [("responses", case_id, {**r, "case_id": case_id}) for r in pending["items"]]
+        response = data["response"]
+        mention_id = str(response["mention_id"])
+        entry = view.get("m:" + mention_id)
+        if entry is None:
+            # Its case record may still be on its way: wait for it (bounded).
+            queued = view.get("q:" + mention_id) or {"items": []}
+            view["q:" + mention_id] = {
+                "items": [*queued["items"], response][-_MAX_PENDING_RESPONSES:],
+                "at": _epoch(response.get("responded_at")),
+                "partition": partition,
+            }
+            return []
+        return [("responses", entry["case"], {**response, "case_id": entry["case"]})]
+
+    @app.agent(mentions_topic, name="join-mentions")
+    async def mentions(stream: Any) -> AsyncIterator[Any]:
+        async for event in run(stream.events(), mention_cases, mention_step, "join.mentions"):
+            yield event
+
+    @app.timer(MENTION_EXPIRY_SCAN_S, name="join-mention-expiry")  # type: ignore[untyped-decorator]
+    async def mention_expiry() -> None:
+        """Ask the owners of index entries older than the retention to drop them.
+
+        Only partitions active here; the drop itself runs in :func:`mention_step` (a table
+        is written from its partition's stream, never from a timer).
+        """
+        topic_name = settings.topic(MENTIONS_TOPIC)
+        active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
+        cutoff = time.time() - MENTION_INDEX_DAYS * 86400
+        lazy = not settings.store.startswith("memory://")
+        entries = mention_cases.items() if lazy else list(mention_cases.items())
+        for n, (key, entry) in enumerate(entries, 1):
+            if lazy and n % _SCAN_CHUNK == 0:
+                await asyncio.sleep(0)
+            if (
+                isinstance(key, str)
+                and key[:2] in ("m:", "q:")
+                and isinstance(entry, dict)
+                and entry.get("partition") in active
+                and float(entry.get("at") or 0.0) < cutoff
+            ):
+                message = {"type": "expire", "mention_id": key[2:], "before": cutoff}
+                await mentions_topic.send(key=key[2:].encode(), value=orjson.dumps(message))
+
+    return JoinAgents(
+        rekey,
+        links,
+        resolver,
+        cases,
+        responses,
+        mentions,
+        identity,
+        case_state,
+        owners,
+        mention_cases,
+        book,
+    )
+
+
+#: Mention ids remembered per case so each is indexed once (a case rarely has more).
+_MAX_INDEXED = 500
+
+
+def _epoch(stamp: Any) -> float:
+    try:
+        return parse_ts(str(stamp)).timestamp()
+    except (TypeError, ValueError):
+        return time.time()
 
 
 _COUNTERS: dict[int, dict[str, Counter]] = {}

@@ -58,6 +58,7 @@ from pipeline.sla.clock import (
     last_activity,
     next_deadline,
 )
+from pipeline.sla.opencases import OpenCases, open_key
 from pipeline.sla.policy import PolicySet, load_policies
 from pipeline.sla.schedule import DeadlineHeap
 from pipeline.sla.spikes import SpikeState, observe, spike_events
@@ -146,6 +147,7 @@ class SlaService:
         )
         self.heap = DeadlineHeap()
         self.partition_of: dict[str, int | None] = {}
+        self.open_cases = OpenCases()  # the mentionflow_cases_open gauge, set by the timer
         self._locks: dict[str, asyncio.Lock] = {}
         self._actives: frozenset[int] | None = None
         # Alert ids emitted by the timer whose tick record has not been applied yet.
@@ -241,6 +243,10 @@ class SlaService:
             if not isinstance(record, dict):
                 raise CaseError("expected a JSON object")
             case_id = record.get("case_id")
+            if kind == "response" and not case_id and record.get("mention_id"):
+                # The join looks its case up by the post and publishes it again, case_id set.
+                metrics.stage_metrics().dropped.labels("sla.response", "routed_by_join").inc()
+                return
             if not isinstance(case_id, str) or not case_id:
                 raise CaseError(f"case_id: expected a non-empty string, got {case_id!r}")
         except (orjson.JSONDecodeError, CaseError) as exc:
@@ -250,6 +256,7 @@ class SlaService:
         async with lock:
             try:
                 state = self.load(case_id)
+                was_open = open_key(state)  # before apply_*, which may change it in place
                 if kind == "case":
                     state = apply_case(state, record)
                 elif kind == "response":
@@ -282,7 +289,9 @@ class SlaService:
                 del self.table[case_id.encode()]
                 self.heap.discard(case_id)
                 self.partition_of.pop(case_id, None)
+                self.open_cases.move(was_open, None)
                 return
+            self.open_cases.move(was_open, open_key(state))
             self.table[case_id.encode()] = orjson.dumps(state.to_dict())
             self._marks.pop(case_id, None)  # now in the table
             due = self.wake_at(state)
@@ -385,6 +394,7 @@ class SlaService:
         """
         self.heap.clear()
         self.partition_of.clear()
+        open_cases = OpenCases()
         count = 0
         for index, (_, raw) in enumerate(list(self.table.items())):
             if index % REBUILD_BATCH == REBUILD_BATCH - 1:
@@ -394,12 +404,14 @@ class SlaService:
             state = CaseState.from_dict(orjson.loads(raw))
             if state.partition not in actives:
                 continue
+            open_cases.move(None, open_key(state))
             state.emitted |= self._marks.get(state.case_id, set())
             due = self.wake_at(state)
             if due is not None:
                 self.partition_of[state.case_id] = state.partition
                 self.heap.schedule(state.case_id, due)
                 count += 1
+        self.open_cases = open_cases
         return count
 
     async def tick(self, actives: frozenset[int] | None = None) -> int:
@@ -416,6 +428,7 @@ class SlaService:
             log.info("sla: active partitions %s, %d cases scheduled", sorted(actives), rebuilt)
             if gained:
                 self.start_catch_up(gained)
+        metrics.set_open_cases(self.open_cases.counts())
         overdue = self.catch_up.overdue()
         if overdue:
             log.warning(

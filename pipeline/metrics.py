@@ -190,7 +190,7 @@ class PipelineMetrics:
         )
         self.cases_open = Gauge(
             "mentionflow_cases_open",
-            "Open cases in the partitions this worker actively owns",
+            "Cases not resolved, closed or merged, in the partitions this worker actively owns",
             ["priority", "queue"],
             registry=r,
         )

@@ -246,3 +246,58 @@ def test_idle_close_timer_closes_and_a_late_earlier_contact_reopens(
     assert changes(records)[:3] == ["opened", "closed", "reopened"], worker.tail()
     assert len({orjson.loads(r.value)["case_id"] for r in records}) == 1
     assert worker.stop() == 0, worker.tail()
+
+
+def test_response_naming_only_the_post_reaches_the_case_and_the_sla_clock(
+    settings: Settings,
+    make_worker,  # type: ignore[no-untyped-def]
+) -> None:
+    """A reply known only by the post it answers (no case id): the join finds the case,
+    republishes the response with its case id, the case is answered and the SLA clock
+    reports the first response; nothing is dead-lettered."""
+    worker = make_worker(**NO_TICKS)
+    worker.start()
+    worker.wait_ready()
+    now = "2026-03-02T09:00:00Z"
+    post = escalation("twitter:ask1", "twitter", now, "@brand Zug fällt aus?", {"id": "4711"})
+    # The reply is produced first, keyed by the post: it waits for the case to be indexed.
+    reply = orjson.dumps(
+        {
+            "schema_version": 1,
+            "id": "reply-1",
+            "case_id": None,
+            "mention_id": "twitter:ask1",
+            "responded_at": "2026-03-02T09:10:00Z",
+            "channel": "twitter",
+            "kind": "reply",
+        }
+    )
+    asyncio.run(produce(settings, "responses", [(b"twitter:ask1", reply)]))
+    asyncio.run(produce(settings, "mentions.escalated", [(b"twitter:4711", post)]))
+
+    def answered(records: list[Any]) -> bool:
+        return any(c["status"] == "responded" for c in live_cases(records).values())
+
+    records = asyncio.run(consume_until(settings, "cases", answered, timeout_s=90))
+    assert answered(records), worker.tail()
+    (case,) = live_cases(records).values()
+
+    def alerted(records: list[Any]) -> bool:
+        return any(orjson.loads(r.value)["type"] == "case.responded" for r in records)
+
+    alerts = asyncio.run(consume_until(settings, "alerts", alerted, timeout_s=60))
+    responded = [orjson.loads(r.value) for r in alerts]
+    responded = [a for a in responded if a["type"] == "case.responded"]
+    assert [a["case_id"] for a in responded] == [case["case_id"]], worker.tail()
+    assert responded[0]["time_to_response_seconds"] == 600.0
+
+    republished = asyncio.run(
+        consume_until(settings, "responses", lambda rs: len(rs) >= 2, timeout_s=30)
+    )
+    with_case = [orjson.loads(r.value) for r in republished if r.key == case["case_id"].encode()]
+    assert [r["id"] for r in with_case] == ["reply-1"]
+    dead = asyncio.run(
+        consume_until(settings, "mentions.deadletter", lambda rs: False, timeout_s=2)
+    )
+    assert dead == []
+    assert worker.stop() == 0, worker.tail()

@@ -33,7 +33,14 @@ class Harness:
         self.pipeline = create_pipeline(Settings(store="memory://"), agents=())
         self.join: JoinAgents = install_join(self.pipeline, JoinConfig(env={}))
         self.outbox: deque[tuple[str, bytes, bytes]] = deque()
-        for name in ("join.resolve", "join.contacts", "cases", "mentions.deadletter"):
+        for name in (
+            "join.resolve",
+            "join.contacts",
+            "join.mentions",
+            "cases",
+            "responses",
+            "mentions.deadletter",
+        ):
             self.pipeline.topics[name] = Recorder(name, self.outbox)  # type: ignore[assignment]
         self.published: list[tuple[str, bytes, bytes]] = []
         self.stack = AsyncExitStack()
@@ -49,6 +56,7 @@ class Harness:
             ("join.resolve", self.join.resolver),
             ("join.contacts", self.join.cases),
             ("owners", self.join.responses),
+            ("join.mentions", self.join.mentions),
         ):
             self.ctx[name] = await self.stack.enter_async_context(agent.test_context())
         return self
@@ -64,9 +72,9 @@ class Harness:
         while self.outbox:
             name, key, value = self.outbox.popleft()
             self.published.append((name, key, value))
-            if name in ("join.resolve", "join.contacts"):
+            if name in ("join.resolve", "join.contacts", "join.mentions"):
                 await self.ctx[name].put(value, key=key)
-            elif name == "cases":
+            elif name in ("cases", "responses"):
                 await self.ctx["owners"].put(value, key=key)
 
     def cases(self) -> dict[str, dict[str, Any]]:
@@ -306,3 +314,93 @@ async def test_agents_and_offline_join_make_the_same_cases() -> None:
         assert stored == dict(offline.graph.terms)
     assert got == expected
     assert len({cid for cid, c in got.items() if len(c) > 1}) > 10
+
+
+def _response(rid: str, mention_id: str, at: str = "2026-02-01T12:00:00Z") -> dict[str, Any]:
+    """A response that knows only the post it answers (e.g. a reply on the brand account)."""
+    return {
+        "schema_version": 1,
+        "id": rid,
+        "case_id": None,
+        "mention_id": mention_id,
+        "responded_at": at,
+        "kind": "reply",
+    }
+
+
+def _republished(h: Harness) -> list[dict[str, Any]]:
+    return [orjson.loads(v) for n, _, v in h.published if n == "responses"]
+
+
+async def test_response_with_only_a_mention_id_reaches_its_case() -> None:
+    async with Harness() as h:
+        await h.put(
+            "mentions.escalated",
+            "twitter:55",
+            escalation("twitter:1", "twitter", "2026-02-01T10:00:00Z", "kaputt", {"id": "55"}),
+        )
+        await h.put(
+            "mentions.escalated",
+            "twitter:55",
+            escalation("twitter:2", "twitter", "2026-02-01T10:20:00Z", "immer noch", {"id": "55"}),
+        )
+        (case,) = h.cases().values()
+        await h.put("owners", "r1", _response("r1", "twitter:2"))
+        (again,) = _republished(h)
+        assert again["case_id"] == case["case_id"]
+        assert again["id"] == "r1"
+        assert again["mention_id"] == "twitter:2"
+        assert schemas.validate("response", again) == []
+        assert h.cases()[case["case_id"]]["status"] == "responded"
+
+
+async def test_response_before_its_case_waits_for_the_index() -> None:
+    async with Harness() as h:
+        await h.put("owners", "r2", _response("r2", "email:7"))
+        assert _republished(h) == []  # no case knows email:7 yet: held, not dropped
+        await h.put(
+            "mentions.escalated",
+            "email:k@x.de",
+            escalation("email:7", "email", "2026-02-01T10:00:00Z", "Rechnung", {"email": "k@x.de"}),
+        )
+        (case,) = h.cases().values()
+        (again,) = _republished(h)
+        assert again["case_id"] == case["case_id"]
+        assert h.cases()[case["case_id"]]["status"] == "responded"
+
+
+async def test_response_with_neither_id_is_counted_and_dropped() -> None:
+    async with Harness() as h:
+        before = sample(
+            "mentionflow_stage_dropped_total", stage="join.responses", reason="no_case_or_mention"
+        )
+        await h.put("owners", "r3", {**_response("r3", "x"), "mention_id": None})
+        assert _republished(h) == []
+        after = sample(
+            "mentionflow_stage_dropped_total", stage="join.responses", reason="no_case_or_mention"
+        )
+        assert after == before + 1
+
+
+async def test_expired_index_entries_are_dropped_by_their_owner() -> None:
+    async with Harness() as h:
+        await h.put(
+            "mentions.escalated",
+            "twitter:56",
+            escalation("twitter:9", "twitter", "2026-02-01T10:00:00Z", "kaputt", {"id": "56"}),
+        )
+        table = h.join.mention_cases
+        assert table["m:twitter:9"]["case"] == next(iter(h.cases()))
+        stamp = table["m:twitter:9"]["at"]
+        await h.put(
+            "join.mentions",
+            "twitter:9",
+            {"type": "expire", "mention_id": "twitter:9", "before": stamp},
+        )
+        assert "m:twitter:9" in table  # not older than the cut-off
+        await h.put(
+            "join.mentions",
+            "twitter:9",
+            {"type": "expire", "mention_id": "twitter:9", "before": stamp + 1},
+        )
+        assert "m:twitter:9" not in table

@@ -462,3 +462,62 @@ async def test_partition_gained_but_not_yet_seen_by_the_timer_holds_its_alerts(
         await settle(svc)
         await harness.advance(T0 + timedelta(minutes=20, seconds=1), ticks)
     assert [t for t, _ in harness.types()] == ["sla.warning", "sla.warning", "sla.breach"]
+
+
+def _open_gauge(priority: str, queue: str) -> float | None:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(
+        "mentionflow_cases_open", {"priority": priority, "queue": queue}
+    )
+
+
+async def test_open_cases_gauge_follows_opens_resolves_and_rebalances(harness: Harness) -> None:
+    svc = harness.svc
+    async with svc.cases_agent.test_context() as cases:
+        await cases.put(case("o1", ("m1", T0)), key=b"o1", partition=0)
+        await cases.put(case("o2", ("m2", T0), priority="P2"), key=b"o2", partition=0)
+        await cases.put(case("o3", ("m3", T0), priority="P2"), key=b"o3", partition=1)
+        await cases.put(case("o1", ("m1", T0), version=2), key=b"o1", partition=0)  # no change
+        assert svc.open_cases.counts() == {("P1", "social"): 1, ("P2", "social"): 2}
+        await cases.put(
+            case("o2", ("m2", T0), version=2, status="resolved", priority="P2"),
+            key=b"o2",
+            partition=0,
+        )
+        assert svc.open_cases.counts() == {("P1", "social"): 1, ("P2", "social"): 1}
+
+        # The timer rebuilds from the table for the partitions it owns, then sets the gauge.
+        await svc.tick(actives=frozenset({0}))
+        assert svc.open_cases.counts() == {("P1", "social"): 1}
+        assert _open_gauge("P1", "social") == 1.0
+        assert (_open_gauge("P2", "social") or 0.0) == 0.0
+
+        await cases.put(
+            case("o2", ("m2", T0), ("m4", T0 + timedelta(hours=1)), version=3, priority="P2"),
+            key=b"o2",
+            partition=0,
+        )  # reopened by a new contact
+        await svc.tick(actives=frozenset({0, 1}))
+        assert _open_gauge("P2", "social") == 2.0
+        assert _open_gauge("P1", "social") == 1.0
+
+
+async def test_response_with_only_a_mention_id_is_left_to_the_join(harness: Harness) -> None:
+    from prometheus_client import REGISTRY
+
+    labels = {"stage": "sla.response", "reason": "routed_by_join"}
+    before = REGISTRY.get_sample_value("mentionflow_stage_dropped_total", labels) or 0.0
+    svc = harness.svc
+    async with svc.responses_agent.test_context() as responses:
+        record = {
+            "schema_version": 1,
+            "id": "r9",
+            "case_id": None,
+            "mention_id": "twitter:1",
+            "responded_at": "2026-11-23T10:05:00Z",
+            "kind": "reply",
+        }
+        await responses.put(orjson.dumps(record), key=b"twitter:1", partition=0)
+    assert harness.dead == []  # not a dead letter: the join publishes it again with case_id
+    assert REGISTRY.get_sample_value("mentionflow_stage_dropped_total", labels) == before + 1
