@@ -154,7 +154,8 @@ def test_relevant_only_cascade_skips_posts_about_no_watched_entity(
         watchlist, model, cascade=cascade, cascade_relevant_only=True
     ).decide_batch([make_mention(t, lang="en") for t in texts])
     assert cascade.consulted == 1
-    assert decisions[0].relevant and decisions[0].complaint
+    assert decisions[0].relevant
+    assert decisions[0].complaint
     assert "complaint re-scored by the text encoder" in decisions[0].reasons
     assert "complaint re-scored by the text encoder" not in decisions[1].reasons
 
@@ -171,7 +172,8 @@ def test_training_learns_the_signal_and_is_deterministic() -> None:
     heads = train_encoder_heads(rows, _fake_encode)
     assert [h.name for h in heads] == ["complaint_en"]
     head = heads[0]
-    assert head.band == (0.1, 0.9) and head.meta["rows"] == 80
+    assert head.band == (0.1, 0.9)
+    assert head.meta["rows"] == 80
     assert head.weights[0] > 0  # "broken" (dimension 0 = +1) means complaint
     emb = _fake_encode(["it is broken", "all fine"])
     p_yes, p_no = head.predict(emb, [0.5, 0.5])
