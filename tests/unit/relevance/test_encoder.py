@@ -208,3 +208,22 @@ def test_shipped_cascade_loads_with_its_complaint_head() -> None:
     assert cascade is not None
     assert set(cascade.heads) == {"complaint_en"}
     assert cascade.heads["complaint_en"].meta["encoder"] == ENCODER_ID
+
+
+def test_repeated_texts_are_embedded_once_and_the_cache_is_bounded() -> None:
+    calls: list[list[str]] = []
+
+    def encode(texts: list[str]) -> Any:
+        calls.append(list(texts))
+        return _fake_encode(texts)
+
+    cascade = Cascade([_head(5.0)], encode=encode, cache_size=2)
+    first = cascade.rescore("complaint_en", ["a broken", "b", "a broken"], [0.5, 0.5, 0.5])
+    assert calls == [["a broken", "b"]]
+    assert first[0] == first[2] > 0.5 > first[1]
+    assert cascade.rescore("complaint_en", ["b"], [0.5]) == [first[1]]
+    assert calls == [["a broken", "b"]]  # from the cache
+    cascade.rescore("complaint_en", ["c"], [0.5])  # evicts the least recently used: "a broken"
+    cascade.rescore("complaint_en", ["a broken", "b"], [0.5, 0.5])
+    assert calls[-1] == ["a broken"]
+    assert (cascade.consulted, cascade.embedded) == (7, 4)
