@@ -227,3 +227,37 @@ def test_repeated_texts_are_embedded_once_and_the_cache_is_bounded() -> None:
     cascade.rescore("complaint_en", ["a broken", "b"], [0.5, 0.5])
     assert calls[-1] == ["a broken"]
     assert (cascade.consulted, cascade.embedded) == (7, 4)
+
+
+def test_train_command_writes_the_encoder_heads_beside_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    import orjson
+
+    from pipeline.commands import train
+
+    rows = [
+        {
+            "text": f"{'my order is broken and late' if i % 2 else 'lovely day out'} {i}",
+            "lang": "en",
+            "labels": {"complaint": bool(i % 2)},
+        }
+        for i in range(60)
+    ]
+    data = tmp_path / "mine.jsonl"
+    data.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    parser = argparse.ArgumentParser()
+    train.configure(parser)
+    out = tmp_path / "m.json.gz"
+    assert train.run(parser.parse_args(["--data", str(data), "--output", str(out)])) == 0
+    assert "m.encoder.json: complaint_en (60 rows)" in capsys.readouterr().out
+    cascade = load_cascade(out, enabled=True)
+    assert cascade is not None
+    assert set(cascade.heads) == {"complaint_en"}
+    other = tmp_path / "n.json.gz"
+    args = ["--data", str(data), "--output", str(other), "--no-encoder"]
+    assert train.run(parser.parse_args(args)) == 0
+    assert not encoder_path(other).exists()
+    assert load_cascade(other, enabled=True) is None
