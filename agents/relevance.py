@@ -29,6 +29,7 @@ from pipeline.mention import Mention
 from pipeline.metrics import label as metric_label
 from pipeline.relevance.budget import EscalationBudget
 from pipeline.relevance.decision import Classifier, Decision
+from pipeline.relevance.encoder import EncoderUnavailable, load_cascade
 from pipeline.relevance.escalation import encode_escalation
 from pipeline.relevance.metrics import RelevanceMetrics, relevance_metrics
 from pipeline.relevance.model import load_model
@@ -174,12 +175,19 @@ def build_stage(pipeline: Pipeline, metrics: RelevanceMetrics | None = None) -> 
         watchlist = WatchList(entities=(), source="<none>")
     else:
         watchlist = load_watchlist(path)
+    model_path = os.environ.get("MENTIONFLOW_MODEL") or None
     try:
-        model = load_model(os.environ.get("MENTIONFLOW_MODEL") or None)
+        model = load_model(model_path)
     except ValueError as exc:
         raise SettingsError(f"MENTIONFLOW_MODEL (environment): {exc}") from None
+    try:
+        cascade = load_cascade(model_path)  # MENTIONFLOW_ENCODER=on|off
+    except EncoderUnavailable as exc:
+        raise SettingsError(str(exc)) from None
     return RelevanceStage(
-        Classifier(watchlist, model),
+        # only relevant posts are re-scored (only they can escalate on a complaint): far
+        # fewer posts embedded; the budget quantile sees the others' linear scores
+        Classifier(watchlist, model, cascade=cascade, cascade_relevant_only=True),
         EscalationBudget(target_rate=_env_rate()),
         metrics or relevance_metrics(),
     )

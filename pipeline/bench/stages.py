@@ -51,6 +51,7 @@ def run_stages(stream: BenchStream, *, sla_cases: int = 20_000) -> dict[str, Any
     from pipeline.deadletter import DeadLetter
     from pipeline.relevance.budget import EscalationBudget
     from pipeline.relevance.decision import Classifier
+    from pipeline.relevance.encoder import load_cascade
     from pipeline.relevance.metrics import relevance_metrics
     from pipeline.relevance.model import load_model
     from pipeline.sample import brand_mapping
@@ -84,8 +85,11 @@ def run_stages(stream: BenchStream, *, sla_cases: int = 20_000) -> dict[str, Any
     }
 
     began = time.perf_counter()
+    cascade = load_cascade(None)  # as the agent: MENTIONFLOW_ENCODER, relevant posts only
     stage = RelevanceStage(
-        Classifier(load_watchlist(WATCHLIST), load_model()),
+        Classifier(
+            load_watchlist(WATCHLIST), load_model(), cascade=cascade, cascade_relevant_only=True
+        ),
         EscalationBudget(target_rate=0.02),
         relevance_metrics(),
     )
@@ -103,6 +107,9 @@ def run_stages(stream: BenchStream, *, sla_cases: int = 20_000) -> dict[str, Any
         "escalated": len(escalations),
         "escalated_share": round(len(escalations) / max(1, len(normalized)), 4),
         "model_load_seconds": round(load_s, 3),
+        "encoder": cascade is not None,
+        "encoder_rescored": cascade.consulted if cascade is not None else 0,
+        "encoder_embedded": cascade.embedded if cascade is not None else 0,
         "seconds": round(seconds, 3),
         "per_second": _rate(len(normalized), seconds),
         "per_cpu_second": _rate(len(normalized), cpu),
