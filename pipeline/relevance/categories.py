@@ -91,8 +91,9 @@ RULES: dict[str, str] = {
     "outage_report": _rx(
         r"störung",
         r"ausfall",
-        r"fällt aus",
-        r"fallen aus",
+        r"fällt (?:\w+ ){0,3}aus\b",  # separable verb: "fällt schon wieder aus"
+        r"fallen (?:\w+ ){0,3}aus\b",
+        r"fiel(?:en)? (?:\w+ ){0,3}aus\b",
         r"ausgefallen",
         r"geht nicht",
         r"funktioniert nicht",
