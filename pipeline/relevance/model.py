@@ -38,14 +38,87 @@ DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.json.gz"
 FORMAT_VERSION = 1
 
 
-@dataclass(slots=True)
 class Stage:
     """One logistic regression: ``kind`` is ``word`` or ``wordchar``; one weight per class
-    for multi-class heads, a single weight (positive class) for binary heads."""
+    for multi-class heads, a single weight (positive class) for binary heads.
 
-    kind: str
-    intercept: list[float]
-    weights: dict[str, list[float]]
+    ``weights`` maps a feature name to its weights. A loaded model keeps them packed
+    (:meth:`packed`: the names as one UTF-8 string, the weights as one float64 array, ~10x
+    less memory than the dict); the dict is built on first use of ``weights`` (training, CV
+    and :meth:`Head.predict` use it, :class:`BatchScorer` reads :meth:`columns`)."""
+
+    __slots__ = ("_names", "_values", "_weights", "intercept", "kind")
+
+    def __init__(self, kind: str, intercept: list[float], weights: dict[str, list[float]]) -> None:
+        self.kind = kind
+        self.intercept = intercept
+        self._weights: dict[str, list[float]] | None = weights
+        self._names: bytes = b""
+        self._values: Any = None
+
+    @classmethod
+    def packed(cls, kind: str, intercept: list[float], weights: dict[str, Any]) -> Stage:
+        """A stage holding ``weights`` packed (the dict is not kept). ``ValueError`` if a
+        feature name holds a newline or a feature has not one weight per intercept."""
+        import numpy as np
+
+        names = list(weights)
+        if any("\n" in n for n in names):
+            raise ValueError("a feature name holds a newline")
+        width = len(intercept)
+        try:
+            values = np.array(list(weights.values()), dtype=np.float64).reshape(-1, width)
+        except ValueError:
+            values = None
+        if values is None or values.shape[0] != len(names):
+            raise ValueError("a feature has not one weight per class")
+        stage = cls(kind, intercept, {})
+        stage._weights = None
+        stage._names = "\n".join(names).encode()
+        stage._values = values
+        return stage
+
+    @property
+    def weights(self) -> dict[str, list[float]]:
+        if self._weights is None:
+            names, values = self.columns()
+            self._weights = dict(zip(names, values.tolist(), strict=True))
+        return self._weights
+
+    @weights.setter
+    def weights(self, value: dict[str, list[float]]) -> None:
+        self._weights = value
+        self._names, self._values = b"", None
+
+    def columns(self) -> tuple[list[str], Any]:
+        """The feature names in order and their weights as a ``(len(names), classes)``
+        float64 array (the values of ``weights``, in the same order)."""
+        import numpy as np
+
+        if self._weights is not None:
+            values = np.array(list(self._weights.values()), dtype=np.float64)
+            return list(self._weights), values.reshape(-1, len(self.intercept))
+        names = self._names.decode().split("\n") if self._values.shape[0] else []
+        return names, self._values
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Stage):
+            return NotImplemented
+        return (self.kind, self.intercept, self.weights) == (
+            other.kind,
+            other.intercept,
+            other.weights,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Stage(kind={self.kind!r}, intercept={self.intercept!r}, features={self.size})"
+
+    @property
+    def size(self) -> int:
+        """Number of features."""
+        return len(self._weights) if self._weights is not None else int(self._values.shape[0])
 
     def scores(self, feats: set[str], extra: set[str] | None = None) -> list[float]:
         get = self.weights.get
@@ -103,15 +176,16 @@ class Head:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Head:
+    def from_dict(cls, data: dict[str, Any], packed: bool = False) -> Head:
+        """``packed``: the stages keep their weights packed (:meth:`Stage.packed`)."""
+        make = Stage.packed if packed else Stage
         return cls(
             name=str(data["name"]),
             classes=[str(c) for c in data["classes"]],
             band=(float(data["band"][0]), float(data["band"][1])),
             meta=dict(data.get("meta") or {}),
             stages=[
-                Stage(kind=str(s["kind"]), intercept=list(s["intercept"]), weights=s["weights"])
-                for s in data["stages"]
+                make(str(s["kind"]), list(s["intercept"]), s["weights"]) for s in data["stages"]
             ],
         )
 
@@ -169,8 +243,19 @@ def load_model(path: str | Path | None = None) -> Model:
         raise ValueError(f"{file}: not a mentionflow model ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
         raise ValueError(f"{file}: unsupported model format {data.get('format')!r}")
-    heads = {name: Head.from_dict(h) for name, h in data["heads"].items()}
-    return Model(heads=heads, meta=dict(data.get("meta") or {}))
+    # the parsed weights (~340,000 str -> list[float] entries, ~85 MB for the shipped
+    # model) are packed head by head and each head's dicts dropped as soon as it is packed
+    heads: dict[str, Head] = {}
+    try:
+        raw_heads: dict[str, Any] = data.pop("heads")
+        order = list(raw_heads)
+        while raw_heads:
+            name, raw = raw_heads.popitem()
+            heads[name] = Head.from_dict(raw, packed=True)
+            del raw
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{file}: not a mentionflow model ({exc!r})") from None
+    return Model(heads={n: heads[n] for n in order}, meta=dict(data.get("meta") or {}))
 
 
 # --- vectorised batch scoring ------------------------------------------------------------
@@ -289,17 +374,22 @@ class BatchScorer:
         for i, head in enumerate(heads):
             a = self._s1[i][0]
             for s, stage in enumerate(head.stages[:2]):
-                words = [n for n in stage.weights if s == 0 or not n.startswith("#")]
+                names, values = stage.columns()
+                is_char = [n.startswith("#") for n in names]
+                words = [k for k, c in enumerate(is_char) if s == 0 or not c]
                 if words:
-                    rows = [word_index.setdefault(n, len(word_index) + 1) for n in words]
-                    weights = np.array([stage.weights[n] for n in words], dtype=np.float64)
-                    word_blocks.append((rows, a if s == 0 else n1 + a, weights))
-                chars = [n for n in stage.weights if n.startswith("#")] if s == 1 else []
+                    rows = [word_index.setdefault(names[k], len(word_index) + 1) for k in words]
+                    word_blocks.append((rows, a if s == 0 else n1 + a, values[words]))
+                chars = [k for k, c in enumerate(is_char) if c] if s == 1 else []
                 if chars:
-                    rows = [char_index.setdefault(char_hash(n[1:]), len(char_index)) for n in chars]
-                    weights = np.array([stage.weights[n] for n in chars], dtype=np.float64)
-                    char_blocks.append((rows, a, weights))
-        self._word_index = word_index
+                    rows = [
+                        char_index.setdefault(char_hash(names[k][1:]), len(char_index))
+                        for k in chars
+                    ]
+                    char_blocks.append((rows, a, values[chars]))
+                del names, values, is_char
+        # the name -> row map is only kept for :meth:`predict` (built again on first use)
+        self._word_index: dict[str, int] | None = None
         # The same rows for :meth:`predict_texts`, by token id: every token of a feature
         # gets an id (1 and 2: the post's start and end, 0: a token the model does not
         # know); a bigram ("a|b", tokens never contain "|") is the code id(a) * M + id(b).
@@ -315,7 +405,10 @@ class BatchScorer:
                 b_id = token_ids.setdefault(parts[1], len(token_ids) + 1)
                 bigrams.append((a_id, b_id, row))
         self._token_ids = token_ids
-        self._unigram_rows = {n: r for n, r in word_index.items() if "|" not in n}
+        # rows of the <caps> and <src:...> unigrams (the only ones looked up by name)
+        self._marker_rows = {
+            n: r for n, r in word_index.items() if n.startswith("<") and "|" not in n
+        }
         self._m = m = len(token_ids) + 1
         self._row_of_token = np.zeros(m, dtype=np.int64)
         for tid, row in unigrams:
@@ -352,6 +445,8 @@ class BatchScorer:
 
     def predict(self, feats: list[set[str]], texts: list[str]) -> list[list[tuple[str, float]]]:
         """Per head, per post: ``(class, confidence)`` as :meth:`Head.predict` returns it."""
+        if self._word_index is None:
+            self._word_index = self._word_rows()
         get = self._word_index.get
         flat: list[int] = []
         starts: list[int] = []
@@ -360,6 +455,16 @@ class BatchScorer:
             flat.append(0)
             flat.extend(filter(None, map(get, fs)))  # row 0 is the intercept: never a feature
         return self._predict(flat, starts, texts)
+
+    def _word_rows(self) -> dict[str, int]:
+        """Word feature name -> row of the word table (as numbered in ``__init__``)."""
+        index: dict[str, int] = {}
+        for head in self.heads:
+            for s, stage in enumerate(head.stages[:2]):
+                for name in stage.columns()[0]:
+                    if s == 0 or not name.startswith("#"):
+                        index.setdefault(name, len(index) + 1)
+        return index
 
     def predict_texts(
         self, texts: list[str], sources: list[str | None]
@@ -375,7 +480,7 @@ class BatchScorer:
         if n == 0 or not self.heads:
             return [[] for _ in self.heads]
         get = self._token_ids.get
-        unigram = self._unigram_rows.get
+        unigram = self._marker_rows.get
         caps = unigram("<caps>")
         ids: list[int] = []
         lengths: list[int] = []

@@ -9,7 +9,7 @@ from pipeline.commands import train
 from pipeline.relevance import model as model_module
 from pipeline.relevance.decision import Classifier
 from pipeline.relevance.features import char_features, features, tokens
-from pipeline.relevance.model import BatchScorer, Model, load_model
+from pipeline.relevance.model import BatchScorer, Head, Model, Stage, load_model
 from pipeline.relevance.training import cross_validate, train_model
 
 GOOD = [
@@ -106,6 +106,81 @@ def test_batch_scorer_equals_head_predict(
     for i, text in enumerate(BATCH_TEXTS):  # a post's result does not depend on the batch
         alone = scorer.predict([feats[i]], [text])
         assert [r[0] for r in alone] == [r[i] for r in batch]
+
+
+def _packed_copy(head: Head) -> Head:
+    return Head.from_dict(orjson.loads(orjson.dumps(head.to_dict())), packed=True)
+
+
+def test_packed_stage_holds_the_same_weights() -> None:
+    weights = {"a": [0.5, -1.25, 2.0], "a|b": [0.0, 1e-4, -3.5], "#é😀 ": [7.0, 8.0, 9.0]}
+    stage = Stage.packed("wordchar", [0.1, 0.2, 0.3], weights)
+    names, values = stage.columns()
+    assert names == list(weights)
+    assert values.tolist() == list(weights.values())
+    assert stage.size == 3
+    assert stage == Stage("wordchar", [0.1, 0.2, 0.3], dict(weights))
+    assert stage.scores({"a", "x"}, {"#é😀 "}) == Stage("w", [0.1, 0.2, 0.3], weights).scores(
+        {"a", "x"}, {"#é😀 "}
+    )
+    assert stage.weights == weights
+    empty = Stage.packed("word", [1.0], {})
+    assert empty.columns()[0] == []
+    assert empty.columns()[1].shape == (0, 1)
+    assert empty.scores({"a"}) == [1.0]
+    with pytest.raises(ValueError, match="one weight per class"):
+        Stage.packed("word", [0.0, 0.0], {"a": [1.0, 2.0], "b": [1.0]})
+    with pytest.raises(ValueError, match="newline"):
+        Stage.packed("word", [0.0], {"a\nb": [1.0]})
+
+
+def test_batch_scorer_on_packed_heads_equals_dict_heads() -> None:
+    """Packed stages (what load_model gives) score exactly as the dicts they came from."""
+    model = train_model(rows(), entity=None)
+    heads = [model.heads["complaint_en"], model.heads["sentiment_en"]]
+    for h in heads:
+        h.band = (0.0, 1.0)  # every post through stage 2 too
+    packed = [_packed_copy(h) for h in heads]
+    sources: list[str | None] = ["twitter", None] * (len(BATCH_TEXTS) // 2 + 1)
+    sources = sources[: len(BATCH_TEXTS)]
+    feats = [features(t) for t in BATCH_TEXTS]
+    assert BatchScorer(packed).predict(feats, BATCH_TEXTS) == BatchScorer(heads).predict(
+        feats, BATCH_TEXTS
+    )
+    assert BatchScorer(packed).predict_texts(BATCH_TEXTS, sources) == BatchScorer(
+        heads
+    ).predict_texts(BATCH_TEXTS, sources)
+
+
+def test_loaded_model_saves_the_same_bytes(tmp_path: Path) -> None:
+    """load_model keeps the weights packed; the dicts built from them on demand are the
+    file's (same names, order and values): saving the loaded model gives the same file."""
+    model = train_model(rows(), entity=None, meta={"recipe": "test"})
+    model.save(tmp_path / "a.json.gz")
+    again = load_model(tmp_path / "a.json.gz")
+    assert list(again.heads) == list(model.heads)
+    for name, head in again.heads.items():
+        assert head.stages == model.heads[name].stages
+    again.save(tmp_path / "b.json.gz")
+    assert (tmp_path / "a.json.gz").read_bytes() == (tmp_path / "b.json.gz").read_bytes()
+
+
+def test_load_rejects_a_model_with_bad_weights(tmp_path: Path) -> None:
+    import gzip
+
+    model = train_model(rows(), entity=None)
+    doc = orjson.loads(orjson.dumps({"format": 1, "meta": {}, "heads": {
+        n: h.to_dict() for n, h in model.heads.items()
+    }}))  # fmt: skip
+    doc["heads"]["sentiment_en"]["stages"][0]["weights"]["great"] = [1.0, 2.0]  # binary
+    bad = tmp_path / "bad.json.gz"
+    bad.write_bytes(gzip.compress(orjson.dumps(doc)))
+    with pytest.raises(ValueError, match=r"bad\.json\.gz: not a mentionflow model"):
+        load_model(bad)
+    del doc["heads"]
+    bad.write_bytes(gzip.compress(orjson.dumps(doc)))
+    with pytest.raises(ValueError, match="not a mentionflow model"):
+        load_model(bad)
 
 
 def test_training_is_deterministic(tmp_path: Path) -> None:
