@@ -291,9 +291,10 @@ def _wb_string(text: str) -> str:
 
 
 class _CodeTable:
-    """A read-only hash table from non-negative int64 codes to positive int64 values, looked
-    up for a whole array at once (open addressing, linear probing, at most 1/4 full):
-    one or two gathers per code where a binary search over the sorted codes takes ~17."""
+    """A read-only hash table from non-negative int64 codes to positive integer values
+    (held as int32 when they fit), looked up for a whole array at once (open addressing,
+    linear probing, at most 1/4 full): one or two gathers per code where a binary search
+    over the sorted codes takes ~17."""
 
     def __init__(self, codes: Any, values: Any) -> None:
         import numpy as np
@@ -303,7 +304,8 @@ class _CodeTable:
         self._shift = np.uint64(64 - bits)
         self._mask = (1 << bits) - 1
         self._keys = keys = np.full(1 << bits, -1, dtype=np.int64)
-        self._values = np.zeros(1 << bits, dtype=np.int64)
+        small = not values.size or int(values.max()) < 1 << 31  # rows: int32 halves it
+        self._values = np.zeros(1 << bits, dtype=np.int32 if small else np.int64)
         # insert all at once: each round, the first code wanting a free slot takes it and
         # the others move one slot on (so every slot between a code's first slot and its
         # own is taken, as a lookup's probe expects); codes must be distinct
