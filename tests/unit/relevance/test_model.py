@@ -279,3 +279,25 @@ def test_code_table_finds_every_code_and_nothing_else() -> None:
     assert small.get(crowded + (1 << 41)).tolist() == [0] * 64
     empty = model_module._CodeTable(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     assert empty.get(crowded).tolist() == [0] * 64
+
+
+def test_serving_does_not_unpack_the_weights() -> None:
+    """The classifier decides from its numpy tables: the loaded model's weight dicts (~85 MB
+    for the shipped model) are never built on the serving path."""
+    from pipeline.watchlist import parse_watchlist
+    from tests.unit.relevance.conftest import WATCH, make_mention
+
+    model = load_model()
+    classifier = Classifier(parse_watchlist(WATCH, "t.yaml"), model)
+    classifier.decide_batch(
+        [
+            make_mention("Signalstörung bei der Bahn, nichts geht", lang="de", id="a:1"),
+            make_mention("Acme charged me twice, refund me", lang="en", id="a:2"),
+        ]
+    )
+    classifier.decide(make_mention("DIE BAHN IST ZU SPÄT", lang="de", id="a:3"))
+    stages = [s for h in model.heads.values() for s in h.stages]
+    assert stages
+    assert all(s._weights is None for s in stages)
+    assert stages[0].weights  # built on demand
+    assert stages[0]._weights is not None
