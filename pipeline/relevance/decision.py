@@ -20,13 +20,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.mention import Mention
 from pipeline.relevance.categories import rule_hits
 from pipeline.relevance.matcher import EntityMatcher
 from pipeline.relevance.model import BatchScorer, Head, Model
 from pipeline.watchlist import WatchList
+
+if TYPE_CHECKING:
+    from pipeline.relevance.encoder import Cascade
 
 __all__ = ["Classifier", "Decision", "detect_language"]
 
@@ -157,9 +160,22 @@ def detect_language(text: str) -> str:
 class Classifier:
     """Holds the compiled watch list and the model; :meth:`decide` is thread-safe."""
 
-    def __init__(self, watchlist: WatchList, model: Model, threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        watchlist: WatchList,
+        model: Model,
+        threshold: float = 0.5,
+        cascade: Cascade | None = None,
+        cascade_relevant_only: bool = False,
+    ) -> None:
+        """``cascade``: the text encoder re-scoring the posts a linear head is unsure about
+        (:mod:`pipeline.relevance.encoder`); with ``cascade_relevant_only`` only for posts
+        that come out relevant (what the agent uses: the same escalations, fewer posts
+        embedded; the CLI refines every post since it outputs every field)."""
         self.watchlist = watchlist
         self.model = model
+        self.cascade = cascade
+        self.cascade_relevant_only = cascade_relevant_only
         self.matcher = EntityMatcher(watchlist)
         self.threshold = threshold
         self._own = {e.name for e in watchlist.entities if e.kind != "competitor"}
@@ -213,28 +229,67 @@ class Classifier:
             raise ValueError("repeat_contacts must have one entry per mention")
         texts: list[str] = []
         langs: list[str] = []
-        feats: list[set[str]] = []
         groups: dict[str, list[int]] = {"de": [], "en": []}
         for i, mention in enumerate(mentions):
             text = mention.text if mention.subject is None else f"{mention.subject}\n{mention.text}"
             lang = mention.lang if mention.lang and mention.lang != "und" else detect_language(text)
             texts.append(text)
             langs.append(lang)
-            feats.append(self.model.text_features(text, _source_group(mention.source)))
             groups["de" if lang[:2] == "de" else "en"].append(i)
         preds: list[dict[str, tuple[str, float]]] = [{} for _ in mentions]
         for hl, idx in groups.items():
             if not idx:
                 continue
             scorer, roles = self._scorers[hl]
-            per_head = scorer.predict([feats[i] for i in idx], [texts[i] for i in idx])
+            # the word features of Model.text_features(text, source group), looked up directly
+            per_head = scorer.predict_texts(
+                [texts[i] for i in idx], [_source_group(mentions[i].source) for i in idx]
+            )
             for role, results in zip(roles, per_head, strict=True):
                 for i, result in zip(idx, results, strict=True):
                     preds[i][role] = result
-        return [
+        decisions = [
             self._decide(m, texts[i], langs[i], preds[i], repeats[i], cut)
             for i, m in enumerate(mentions)
         ]
+        if self.cascade is not None:
+            for i in self._refine(texts, langs, preds, decisions):
+                decisions[i] = self._decide(
+                    mentions[i], texts[i], langs[i], preds[i], repeats[i], cut
+                )
+                decisions[i].reasons.append("complaint re-scored by the text encoder")
+        return decisions
+
+    def _refine(
+        self,
+        texts: list[str],
+        langs: list[str],
+        preds: list[dict[str, tuple[str, float]]],
+        decisions: list[Decision],
+    ) -> list[int]:
+        """Replace the complaint prediction of the uncertain posts by the encoder head's;
+        returns the indices changed (their decisions are recomputed)."""
+        assert self.cascade is not None
+        changed: list[int] = []
+        for hl in ("de", "en"):
+            idx = [
+                i
+                for i, p in enumerate(preds)
+                if "complaint" in p
+                and ("de" if langs[i][:2] == "de" else "en") == hl
+                and (decisions[i].relevant or not self.cascade_relevant_only)
+            ]
+            linear = [preds[i]["complaint"][1] for i in idx]
+            picked = [idx[k] for k in self.cascade.candidates("complaint_" + hl, linear)]
+            probs = self.cascade.rescore(
+                "complaint_" + hl,
+                [texts[i] for i in picked],
+                [preds[i]["complaint"][1] for i in picked],
+            )
+            for i, p in zip(picked, probs, strict=True):
+                preds[i]["complaint"] = ("yes" if p >= 0.5 else "no", p)
+            changed.extend(picked)
+        return changed
 
     def _decide(
         self,

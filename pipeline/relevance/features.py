@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["char_features", "features", "tokens"]
+__all__ = ["char_features", "features", "has_caps_word", "tokens"]
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"@\w+")
@@ -32,9 +32,14 @@ def features(text: str) -> set[str]:
     toks = tokens(text)
     feats = set(toks)
     feats.update(map("|".join, zip(["<s>", *toks], [*toks, "</s>"], strict=True)))
-    if any(len(w) > 2 for w in filter(str.isupper, text.split())):
+    if has_caps_word(text):
         feats.add("<caps>")
     return feats
+
+
+def has_caps_word(text: str) -> bool:
+    """A whitespace-separated word of 3+ characters in capitals (the ``<caps>`` feature)."""
+    return any(len(w) > 2 for w in filter(str.isupper, text.split()))
 
 
 def char_features(text: str) -> set[str]:

@@ -14,12 +14,15 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from pipeline.relevance.features import char_features, features
 from pipeline.relevance.model import Head, Model, Stage
+
+if TYPE_CHECKING:
+    from pipeline.relevance.encoder import EncoderHead
 
 __all__ = [
     "DEFAULT_FILES",
@@ -28,6 +31,7 @@ __all__ = [
     "cross_validate",
     "default_rows",
     "rows_from_jsonl",
+    "train_encoder_heads",
     "train_model",
 ]
 
@@ -238,3 +242,81 @@ def cross_validate(
             "stage2_share": round(stage2 / len(data), 3),
         }
     return results
+
+
+def _linear_oof(name: str, task: str, data: list[Example], folds: int) -> list[float]:
+    """Out-of-fold P(yes) of the linear head (run-time scorer), for stacking."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from pipeline.relevance.model import BatchScorer
+
+    labels = [e.label for e in data]
+    out = [0.0] * len(data)
+    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(
+        data, labels
+    ):
+        head = _fit_head(name, task, [data[i] for i in train_idx], {})
+        feats = []
+        for i in test_idx:
+            f = features(data[i].text)
+            if task == "relevance" and data[i].source:
+                f.add("<src:" + data[i].source + ">")
+            feats.append(f)
+        results = BatchScorer([head]).predict(feats, [data[i].text for i in test_idx])[0]
+        for i, (_, p) in zip(test_idx, results, strict=True):
+            out[i] = p
+    return out
+
+
+def train_encoder_heads(
+    rows: Iterable[dict[str, Any]],
+    encode: Callable[[list[str]], Any],
+    tasks: dict[str, tuple[tuple[float, float], float, bool]] | None = None,
+    folds: int = 5,
+) -> list[EncoderHead]:
+    """Train the stacked encoder heads (see :mod:`pipeline.relevance.encoder`).
+
+    For each binary head named in ``tasks`` (default ``ENCODER_TASKS``) that the rows
+    support: out-of-fold linear probabilities (``folds``-fold, seed 0), the posts'
+    embeddings from ``encode``, then a logistic regression over both. Deterministic.
+    """
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    from pipeline.relevance.encoder import ENCODER_ID, ENCODER_TASKS, LOGIT_SCALE, EncoderHead
+
+    heads: list[EncoderHead] = []
+    for name, data in _group(examples(rows)).items():
+        if name not in (tasks if tasks is not None else ENCODER_TASKS):
+            continue
+        band, c, balanced = (tasks if tasks is not None else ENCODER_TASKS)[name]
+        if len({e.label for e in data}) != 2:
+            continue
+        task = name.split("_")[0]
+        # rounded: the linear scores' float sums follow the (hash-seeded) feature set order
+        oof = np.round(np.asarray(_linear_oof(name, task, data, folds)), 6)
+        p = np.clip(oof, 1e-4, 1 - 1e-4)
+        x = np.hstack(
+            [
+                np.asarray(encode([e.text for e in data]), dtype=np.float64),
+                (LOGIT_SCALE * np.log(p / (1 - p)))[:, None],
+            ]
+        )
+        # a tight tolerance: the unique (L2) optimum, not where an early stop happened to land
+        clf = LogisticRegression(
+            C=c, max_iter=20_000, tol=1e-10, class_weight="balanced" if balanced else None
+        )
+        with threadpool_limits(1):  # one BLAS thread: the same float sums on every run
+            clf.fit(x, [e.label for e in data])
+        assert list(clf.classes_) == ["no", "yes"], clf.classes_
+        heads.append(
+            EncoderHead(
+                name=name,
+                band=band,
+                weights=[round(float(w), 4) for w in clf.coef_[0]],
+                intercept=round(float(clf.intercept_[0]), 4),
+                meta={"rows": len(data), "encoder": ENCODER_ID, "C": c},
+            )
+        )
+    return heads

@@ -36,6 +36,7 @@ from pipeline.brand import BrandAccounts
 from pipeline.mention import Mention
 from pipeline.relevance.budget import EscalationBudget
 from pipeline.relevance.decision import Classifier
+from pipeline.relevance.encoder import load_cascade
 from pipeline.relevance.model import load_model
 from pipeline.sample import SampleRecord, generate
 from pipeline.settings import Settings
@@ -84,7 +85,11 @@ def build_stream(count: int, seed: int, where: Path, *, malformed_share: float =
     path.write_bytes(b"".join(s.line + b"\n" for s in samples))
     watchlist = load_watchlist(WATCHLIST)
     brand = BrandAccounts.from_mapping(watchlist.brand_handles())
-    classifier = Classifier(watchlist, load_model(None))
+    # As the relevance agent builds it (agents.relevance.build_stage): with the encoder
+    # cascade on relevant posts when MENTIONFLOW_ENCODER is on (the default).
+    classifier = Classifier(
+        watchlist, load_model(None), cascade=load_cascade(None), cascade_relevant_only=True
+    )
     budget = EscalationBudget()
     must: set[str] = set()
     may: set[str] = set()

@@ -87,3 +87,51 @@ async def test_agent_escalates_drops_and_deadletters(
         "mentionflow_stage_dropped_total", reason="not_actionable", **stage
     )
     assert dropped == 1
+    assert value("mentionflow_mentions_evaluated_total", source="twitter") == 4
+
+
+def test_stage_batch_counts_every_mention_once(tmp_path: Path, registry: CollectorRegistry) -> None:
+    """The counters a batch adds up once (evaluated, dropped) equal one count per mention."""
+    import yaml
+
+    from agents.relevance import RelevanceStage
+    from pipeline.relevance.budget import EscalationBudget
+    from pipeline.relevance.decision import Classifier
+    from pipeline.relevance.model import load_model
+    from pipeline.watchlist import parse_watchlist
+
+    stage = RelevanceStage(
+        Classifier(parse_watchlist(yaml.safe_load(WATCHLIST)), load_model()),
+        EscalationBudget(target_rate=0.02),
+        metrics.relevance_metrics(),
+    )
+    texts = ["Schönes Wetter heute", "Die Bahn ist super", "Signalstörung bei der Bahn"]
+    batch = [
+        make_mention(texts[i % 3], lang="de", id=f"{src}:{i}", source=src)
+        for i, src in enumerate(["twitter", "facebook", "email", "twitter"] * 5)
+    ]
+    records = [(m.id.encode(), m.to_json()) for m in batch] + [(b"x", b"{broken")]
+    outcomes = stage.handle_batch(records)
+    decisions = [o.decision for o in outcomes if o.decision is not None]
+    assert len(decisions) == 20
+
+    def value(name: str, **labels: str) -> float:
+        got = registry.get_sample_value(name, labels)
+        return 0.0 if got is None else got
+
+    for src in ("twitter", "facebook", "email"):
+        expected = sum(1 for m in batch if m.source == src)
+        assert value("mentionflow_mentions_evaluated_total", source=src) == expected
+    reasons = {d.drop_reason or "other" for d in decisions if not d.escalate}
+    assert reasons
+    for reason in reasons:
+        expected = sum(
+            1 for d in decisions if not d.escalate and (d.drop_reason or "other") == reason
+        )
+        got = value("mentionflow_stage_dropped_total", stage="relevance", reason=reason)
+        assert got == expected
+    stage_labels = {"stage": "relevance"}
+    assert value("mentionflow_stage_received_total", **stage_labels) == 21
+    assert value("mentionflow_stage_passed_total", **stage_labels) == sum(
+        d.escalate for d in decisions
+    )

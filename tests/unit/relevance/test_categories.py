@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from pipeline.relevance.categories import _ALL, _GROUP_NAMES, _LEXICONS, rule_hits
+from pipeline.relevance import categories
+from pipeline.relevance.categories import _ALL, _GROUP_NAMES, _LEXICONS, _lexicon_hits, rule_hits
 
 # The straightforward form of the lexicons: one named group per category, tried in order.
 PLAIN = re.compile(
@@ -43,6 +44,31 @@ def _hits(pattern: re.Pattern[str], names: list[str] | None, text: str) -> set[s
 @pytest.mark.parametrize("text", [*TEXTS, " ".join(TEXTS), "\n".join(reversed(TEXTS))])
 def test_trie_regex_equals_plain_alternation(text: str) -> None:
     assert _hits(_ALL, _GROUP_NAMES, text) == _hits(PLAIN, None, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *TEXTS,
+        " ".join(TEXTS),
+        "\n".join(reversed(TEXTS)),
+        "kündigungkündige nie wieder__feuer feuer_ 20% rabatt, 20 % rabatt",
+        "ausgefallen ausgefallen ausgefallen",  # hits back to back
+        "xanwalt anwalt",  # inside a word: no hit; at a word start: a hit
+    ],
+)
+def test_word_skipping_scan_equals_finditer(text: str) -> None:
+    """The scan that skips whole words finds the categories ``finditer`` finds."""
+    assert _lexicon_hits(text.lower()) == _hits(_ALL, _GROUP_NAMES, text)
+    assert _lexicon_hits(text.lower()) == _hits(PLAIN, None, text)
+
+
+def test_long_texts_find_the_same_hits() -> None:
+    """Past ``_SCAN_MAX_CHARS`` the plain ``finditer`` scan runs: the same hits."""
+    text = " ".join(TEXTS)
+    long_text = (text + " ") * (categories._SCAN_MAX_CHARS // len(text) + 1)
+    assert len(long_text) > categories._SCAN_MAX_CHARS
+    assert _lexicon_hits(long_text.lower()) == _lexicon_hits(text.lower())
 
 
 def test_leading_word_boundary_is_kept() -> None:

@@ -17,6 +17,7 @@ CATEGORY_CASES = [
     ("de", "Ich werde die Bahn verklagen, mein Anwalt ist informiert", "legal_threat"),
     ("en", "My lawyer will hear about this, Acme. Expect a lawsuit.", "legal_threat"),
     ("de", "Signalstörung bei der Bahn, seit einer Stunde geht nichts", "outage_report"),
+    ("de", "Mein Zug nach Köln fällt schon wieder aus, danke Bahn", "outage_report"),
     ("en", "Acme network outage again, no signal anywhere in Leeds", "outage_report"),
     ("de", "Ich kündige meine Bahncard, nie wieder Bahn", "churn_threat"),
     ("en", "Acme I'm switching to another provider next month, I am done with you", "churn_threat"),

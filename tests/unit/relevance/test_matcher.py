@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.relevance.matcher import EntityMatcher
+from pipeline.relevance.matcher import _FOLD_RISK, EntityMatcher
 from pipeline.watchlist import parse_watchlist
 
 WATCH = parse_watchlist(
@@ -74,3 +74,33 @@ def test_one_match_per_entity_in_watchlist_order() -> None:
     found = MATCHER.match("Flixtrain? Bahn! Bahn! Deutsche Bahn!")
     assert [m.entity for m in found] == ["Deutsche Bahn", "Flixtrain"]
     assert found[1].kind == "competitor"
+
+
+REFERENCE = EntityMatcher(WATCH)
+REFERENCE.scan_lower = False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # re.IGNORECASE matches these with an alias letter that str.lower() does not give:
+        # the matcher falls back to the IGNORECASE scan for such texts
+        "Fl\u0131xtrain f\u00e4hrt",  # dotless i
+        "Flixtra\u0131n und Deut\u017fche Bahn",  # dotless i, long s
+        "FLİXTRAIN und DİE BAHN",  # "İ".lower() is two characters
+        "ΣΑΣ DEUTSCHE BAHN Σ",  # final sigma
+        "ANNA SCHMIDT, anna\tschmidt und DB, Db, dB",
+        "Bahnchaos, BAHNCHAOS, Achterbahn, BAHNHOFSTRASSE, @db_bahn",
+        "Ärger mit der BAHN in Köln",
+    ],
+)
+def test_lower_case_scan_equals_ignorecase_regex(text: str) -> None:
+    """Scanning the lower-cased text finds what the IGNORECASE regex finds in the text."""
+    assert MATCHER.match(text) == REFERENCE.match(text)
+    assert MATCHER.match(text.upper()) == REFERENCE.match(text.upper())
+
+
+def test_fold_risk_covers_the_re_module_case_fixes() -> None:
+    casefix = pytest.importorskip("re._casefix")
+    risky = {chr(c) for c in casefix._EXTRA_CASES if c > 127}
+    assert {ch for ch in risky if _FOLD_RISK.search(ch)} == risky

@@ -31,3 +31,22 @@ def test_reschedule_later_and_discard() -> None:
     assert list(heap.pop_due(T0)) == []
     heap.discard("a")
     assert list(heap.pop_due(T0 + timedelta(hours=1))) == []
+
+
+def test_tags_come_back_with_the_latest_entry() -> None:
+    heap = DeadlineHeap()
+    heap.schedule("a", T0 + timedelta(seconds=30), 3)
+    heap.schedule("b", T0 + timedelta(seconds=10), 1)
+    heap.schedule("a", T0 + timedelta(seconds=5), 2)  # the stale entry's tag is not used
+    assert list(heap.pop_due_tagged(T0 + timedelta(minutes=1))) == [("a", 2), ("b", 1)]
+    assert len(heap) == 0
+
+
+def test_deadlines_are_exact_to_the_microsecond() -> None:
+    heap = DeadlineHeap()
+    at = T0 + timedelta(microseconds=1)
+    heap.schedule("a", at)
+    assert heap.peek() == at
+    assert list(heap.pop_due(T0)) == []
+    assert list(heap.pop_due(at, strict=True)) == []
+    assert list(heap.pop_due(at)) == ["a"]
