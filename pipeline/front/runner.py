@@ -46,6 +46,8 @@ BATCH_MAX = 1000
 BATCH_WAIT_MS = 20
 #: How often each partition's expired ids are removed (seconds).
 EXPIRE_EVERY_S = 60.0
+#: Longest wait on stop for the in-flight batch or recovery (seconds).
+STOP_WAIT_S = 10.0
 #: Pause after a failed batch before it is read again (seconds).
 RETRY_PAUSE_S = 1.0
 
@@ -113,17 +115,36 @@ class FrontRunner(Service):
         log.info("front stage started: group %s on %s", self.group, self.raw_topic)
 
     async def on_stop(self) -> None:
-        # Wait for the in-flight batch (sent, marked, committed), then leave the group.
-        self._stopping = True
-        async with self._lock:
-            from pipeline.kafkautil import stop_consumer
+        """Wait for the in-flight batch (sent, marked, committed), then leave the group.
 
+        The wait is bounded (:data:`STOP_WAIT_S`): a rebalance that began while stopping can
+        hold the lock in its recovery; giving up is safe, since uncommitted records are read
+        again by the partitions' next owner. Stopping the consumer cancels that recovery.
+        """
+        from pipeline.kafkautil import stop_consumer
+
+        self._stopping = True
+        try:
+            await asyncio.wait_for(self._lock.acquire(), STOP_WAIT_S)
+        except TimeoutError:
+            locked = False
+            log.warning(
+                "front stage: in-flight work not finished after %.0f s; stopping anyway "
+                "(uncommitted records are read again)",
+                STOP_WAIT_S,
+            )
+        else:
+            locked = True
+        try:
             if self._consumer is not None:
                 await stop_consumer(self._consumer)
             if self._producer is not None:
                 await self._producer.stop()
             if isinstance(self.seen, RocksSeenStore):
                 self.seen.close()
+        finally:
+            if locked:
+                self._lock.release()
         log.info("front stage stopped")
 
     @property
@@ -158,6 +179,8 @@ class FrontRunner(Service):
         log.info("front stage: %d partitions revoked", len(revoked))
 
     async def on_assigned(self, assigned: set[Any]) -> None:
+        if self._stopping:  # a rebalance while stopping: the next owner recovers them
+            return
         async with self._lock:
             self._generation += 1
             parts = {tp.partition for tp in assigned}

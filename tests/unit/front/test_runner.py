@@ -47,6 +47,9 @@ class Producer:
     async def flush(self) -> None:
         pass
 
+    async def stop(self) -> None:
+        self.log.append(("producer stopped",))
+
 
 class Consumer:
     def __init__(self, log: list[Any], topic: str, partitions: Sequence[int]) -> None:
@@ -65,6 +68,9 @@ class Consumer:
 
     async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
         self.log.append(("commit", {tp.partition: m.offset for tp, m in offsets.items()}))
+
+    async def stop(self) -> None:
+        self.log.append(("consumer stopped",))
 
 
 def _process(log: list[Any]) -> Any:
@@ -199,3 +205,29 @@ async def test_ready_only_when_every_assigned_partition_is_recovered(tmp_path: P
     runner._rebalancing = True
     assert not runner.ready
     runner.seen.close()  # type: ignore[attr-defined]
+
+
+async def test_stop_is_bounded_when_a_recovery_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebalance that began while the worker stops must not hang its shutdown."""
+    import pipeline.front.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "STOP_WAIT_S", 0.2)
+    log: list[Any] = []
+    runner = _runner(tmp_path, log)
+    await runner._lock.acquire()  # e.g. a changelog recovery that does not return
+    await asyncio.wait_for(runner.on_stop(), 5)
+    assert ("consumer stopped",) in log
+    assert ("producer stopped",) in log
+    runner._lock.release()
+
+
+async def test_an_assignment_while_stopping_recovers_nothing(tmp_path: Path) -> None:
+    log: list[Any] = []
+    runner = _runner(tmp_path, log)
+    runner._stopping = True
+    topic = runner.raw_topic
+    await asyncio.wait_for(runner.on_assigned({TopicPartition(topic, 2)}), 5)
+    assert runner._ready_parts == {0, 1}
+    assert not runner._lock.locked()
