@@ -117,9 +117,10 @@ class FrontRunner(Service):
     async def on_stop(self) -> None:
         """Wait for the in-flight batch (sent, marked, committed), then leave the group.
 
-        The wait is bounded (:data:`STOP_WAIT_S`): a rebalance that began while stopping can
-        hold the lock in its recovery; giving up is safe, since uncommitted records are read
-        again by the partitions' next owner. Stopping the consumer cancels that recovery.
+        The wait is bounded (:data:`STOP_WAIT_S`); giving up is safe, since uncommitted
+        records are read again by the partitions' next owner. The lock is released before
+        the consumer stops: stopping it runs the rebalance listener (revoke), which takes
+        the lock too; no new batch or recovery starts once ``_stopping`` is set.
         """
         from pipeline.kafkautil import stop_consumer
 
@@ -127,24 +128,19 @@ class FrontRunner(Service):
         try:
             await asyncio.wait_for(self._lock.acquire(), STOP_WAIT_S)
         except TimeoutError:
-            locked = False
             log.warning(
                 "front stage: in-flight work not finished after %.0f s; stopping anyway "
                 "(uncommitted records are read again)",
                 STOP_WAIT_S,
             )
         else:
-            locked = True
-        try:
-            if self._consumer is not None:
-                await stop_consumer(self._consumer)
-            if self._producer is not None:
-                await self._producer.stop()
-            if isinstance(self.seen, RocksSeenStore):
-                self.seen.close()
-        finally:
-            if locked:
-                self._lock.release()
+            self._lock.release()
+        if self._consumer is not None:
+            await stop_consumer(self._consumer)
+        if self._producer is not None:
+            await self._producer.stop()
+        if isinstance(self.seen, RocksSeenStore):
+            self.seen.close()
         log.info("front stage stopped")
 
     @property

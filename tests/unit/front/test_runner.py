@@ -231,3 +231,20 @@ async def test_an_assignment_while_stopping_recovers_nothing(tmp_path: Path) -> 
     await asyncio.wait_for(runner.on_assigned({TopicPartition(topic, 2)}), 5)
     assert runner._ready_parts == {0, 1}
     assert not runner._lock.locked()
+
+
+async def test_stop_lets_the_revoke_callback_of_the_consumer_stop_run(tmp_path: Path) -> None:
+    """aiokafka's ``stop()`` runs the rebalance listener (revoke), which takes the runner's
+    lock: the stop must not hold it then (a worker hung on SIGTERM this way)."""
+    log: list[Any] = []
+    runner = _runner(tmp_path, log)
+    consumer = runner._consumer
+
+    async def stop_with_revoke() -> None:
+        await runner.on_revoked(set(consumer.assignment()))
+        log.append(("consumer stopped",))
+
+    consumer.stop = stop_with_revoke
+    await asyncio.wait_for(runner.on_stop(), 5)
+    assert ("consumer stopped",) in log
+    assert runner._ready_parts == set()
