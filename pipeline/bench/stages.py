@@ -44,14 +44,13 @@ def run_stages(stream: BenchStream, *, sla_cases: int = 20_000) -> dict[str, Any
     import orjson
 
     from agents.normalize import normalize_record
-    from agents.relevance import BATCH_MAX, RelevanceStage
+    from agents.relevance import BATCH_MAX, RelevanceStage, stage_cascade
     from pipeline.brand import BrandAccounts
     from pipeline.cases.contact import Contact
     from pipeline.cases.join import OfflineJoin
     from pipeline.deadletter import DeadLetter
     from pipeline.relevance.budget import EscalationBudget
     from pipeline.relevance.decision import Classifier
-    from pipeline.relevance.encoder import load_cascade
     from pipeline.relevance.metrics import relevance_metrics
     from pipeline.relevance.model import load_model
     from pipeline.sample import brand_mapping
@@ -85,7 +84,7 @@ def run_stages(stream: BenchStream, *, sla_cases: int = 20_000) -> dict[str, Any
     }
 
     began = time.perf_counter()
-    cascade = load_cascade(None)  # as the agent: MENTIONFLOW_ENCODER, relevant posts only
+    cascade = stage_cascade(None)  # as the agent: MENTIONFLOW_ENCODER, relevant posts only
     stage = RelevanceStage(
         Classifier(
             load_watchlist(WATCHLIST), load_model(), cascade=cascade, cascade_relevant_only=True

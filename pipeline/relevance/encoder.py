@@ -57,9 +57,10 @@ class EncoderUnavailable(RuntimeError):
     """The encoder is switched on but its package is not installed (message says how)."""
 
 
-def encoder_enabled(env: Mapping[str, str] | None = None) -> bool:
-    """``MENTIONFLOW_ENCODER`` (on/off, default on)."""
-    return env_flag("ENCODER", True, env)
+def encoder_enabled(env: Mapping[str, str] | None = None, default: bool = True) -> bool:
+    """``MENTIONFLOW_ENCODER`` (on/off; unset: ``default``, on for the CLI commands, off in
+    the workers, see :func:`agents.relevance.stage_cascade`)."""
+    return env_flag("ENCODER", default, env)
 
 
 def encoder_path(model_path: str | Path) -> Path:

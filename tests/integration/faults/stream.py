@@ -31,12 +31,12 @@ from typing import Any
 import orjson
 
 from agents.normalize import normalize_record
+from agents.relevance import stage_cascade
 from connectors.replay import ReplayConnector, record_for_line
 from pipeline.brand import BrandAccounts
 from pipeline.mention import Mention
 from pipeline.relevance.budget import EscalationBudget
 from pipeline.relevance.decision import Classifier
-from pipeline.relevance.encoder import load_cascade
 from pipeline.relevance.model import load_model
 from pipeline.sample import SampleRecord, generate
 from pipeline.settings import Settings
@@ -88,7 +88,7 @@ def build_stream(count: int, seed: int, where: Path, *, malformed_share: float =
     # As the relevance agent builds it (agents.relevance.build_stage): with the encoder
     # cascade on relevant posts when MENTIONFLOW_ENCODER is on (the default).
     classifier = Classifier(
-        watchlist, load_model(None), cascade=load_cascade(None), cascade_relevant_only=True
+        watchlist, load_model(None), cascade=stage_cascade(None), cascade_relevant_only=True
     )
     budget = EscalationBudget()
     must: set[str] = set()

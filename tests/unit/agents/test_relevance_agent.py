@@ -135,3 +135,14 @@ def test_stage_batch_counts_every_mention_once(tmp_path: Path, registry: Collect
     assert value("mentionflow_stage_passed_total", **stage_labels) == sum(
         d.escalate for d in decisions
     )
+
+
+def test_workers_run_without_the_encoder_cascade_unless_switched_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agents.relevance import stage_cascade
+
+    monkeypatch.delenv("MENTIONFLOW_ENCODER", raising=False)
+    assert stage_cascade(None) is None
+    monkeypatch.setenv("MENTIONFLOW_ENCODER", "on")
+    assert stage_cascade(None) is not None
