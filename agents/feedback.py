@@ -58,11 +58,7 @@ def install(pipeline: Pipeline) -> None:
             metrics.stage.received.labels(STAGE).inc()
             result = feedback_record(event.value, event.key)
             if isinstance(result, DeadLetter):
-                result.topic, result.partition, result.offset = (
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                )
+                result.located(message.topic, message.partition, message.offset)
                 metrics.stage.dead_lettered.labels(STAGE, result.error).inc()
                 await deadletter.send(key=event.key, value=result.to_json())
                 continue

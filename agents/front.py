@@ -73,11 +73,7 @@ class FrontStage:
         for record in records:
             result = normalize_record(record.value, record.key, brand, now)
             if isinstance(result, DeadLetter):
-                result.topic, result.partition, result.offset = (
-                    self.raw_topic,
-                    record.partition,
-                    record.offset,
-                )
+                result.located(self.raw_topic, record.partition, record.offset)
                 self._metrics.dead_lettered.labels(STAGE, result.error).inc()
                 sends.append(Send("mentions.deadletter", record.key, result.to_json()))
                 continue

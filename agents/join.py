@@ -336,6 +336,18 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
         async for event in run(stream.events(), case_state, case_step, "join.cases"):
             yield event
 
+    async def scan(table: Any) -> AsyncIterator[tuple[Any, Any]]:
+        """Every entry of ``table``, for a timer. memory://: from a snapshot (the dict may
+        change while the timer awaits). RocksDB: lazily (an iterator reads a consistent
+        snapshot), yielding to the event loop every _SCAN_CHUNK entries: decoding a million
+        states takes seconds and must not stall the agents."""
+        lazy = not settings.store.startswith("memory://")
+        entries = table.items() if lazy else list(table.items())
+        for n, item in enumerate(entries, 1):
+            if lazy and n % _SCAN_CHUNK == 0:
+                await asyncio.sleep(0)
+            yield item
+
     @app.timer(config.tick_s, name="join-idle-close")  # type: ignore[untyped-decorator]
     async def idle_close() -> None:
         """Ask owners of idle open cases to close them (only partitions active here)."""
@@ -343,15 +355,7 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
         active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
         now = time.time()
         stamp = format_ts(from_epoch(now))
-        # memory://: a snapshot (the dict may change while this awaits). RocksDB: a lazy
-        # scan (an iterator reads a consistent snapshot) that yields to the event loop every
-        # _SCAN_CHUNK entries; decoding a million states takes seconds and must not stall
-        # the agents.
-        lazy = not settings.store.startswith("memory://")
-        entries = case_state.items() if lazy else list(case_state.items())
-        for n, (key, state) in enumerate(entries, 1):
-            if lazy and n % _SCAN_CHUNK == 0:
-                await asyncio.sleep(0)
+        async for key, state in scan(case_state):
             if (
                 key.startswith("s:")
                 and isinstance(state, dict)
@@ -478,11 +482,7 @@ def install_join(pipeline: Pipeline, config: JoinConfig | None = None) -> JoinAg
         topic_name = settings.topic(MENTIONS_TOPIC)
         active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
         cutoff = time.time() - MENTION_INDEX_DAYS * 86400
-        lazy = not settings.store.startswith("memory://")
-        entries = mention_cases.items() if lazy else list(mention_cases.items())
-        for n, (key, entry) in enumerate(entries, 1):
-            if lazy and n % _SCAN_CHUNK == 0:
-                await asyncio.sleep(0)
+        async for key, entry in scan(mention_cases):
             if (
                 isinstance(key, str)
                 and key[:2] in ("m:", "q:")

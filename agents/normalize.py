@@ -177,11 +177,7 @@ def install(pipeline: Pipeline) -> None:
                     expire(message.partition, stamp)
                 result = normalize_record(event.value, event.key, brand, now)
                 if isinstance(result, DeadLetter):
-                    result.topic, result.partition, result.offset = (
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                    )
+                    result.located(message.topic, message.partition, message.offset)
                     metrics.dead_lettered.labels(STAGE, result.error).inc()
                     await deadletter.send(key=event.key, value=result.to_json())
                     continue

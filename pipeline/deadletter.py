@@ -67,6 +67,11 @@ class DeadLetter:
             offset=offset,
         )
 
+    def located(self, topic: str, partition: int, offset: int) -> DeadLetter:
+        """Record where the failed input was read (topic, partition, offset); returns self."""
+        self.topic, self.partition, self.offset = topic, partition, offset
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": self.schema_version,
